@@ -1,0 +1,1 @@
+"""One module per ``hipstride`` sub-command; each exposes ``register(subparsers)``."""

@@ -15,7 +15,7 @@ from pipeline import __version__
 from sensors.errors import RecordingError
 
 #: Sub-command modules under ``pipeline.commands``, in the order ``--help`` lists them.
-COMMANDS = ("demo", "replay", "simulate", "convert")
+COMMANDS = ("demo", "replay", "simulate", "convert", "run", "watch")
 
 
 class UsageError(Exception):

@@ -1,0 +1,158 @@
+"""The whole processing chain for one athlete, as one streaming stage.
+
+``Pipeline.push(chunk)`` -> records (steps, alerts, sensor status). Live and replay are
+the same code: only the source of chunks differs. Nothing here reads the wall clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.records import Alert, SensorStatus, Side, StepRecord
+from pipeline.stages.assemble import AssemblerConfig, StepAssembler
+from pipeline.stages.detectors import DetectorConfig, make_detector, pick_sources
+from pipeline.stages.front import FrontEndConfig, SensorFrontEnd
+from pipeline.stages.stance import ContactDetector
+from pipeline.summary import RunSummary
+from sensors.model import PLACEMENTS, Chunk
+
+Record = StepRecord | Alert | SensorStatus
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineConfig:
+    front: FrontEndConfig = field(default_factory=FrontEndConfig)
+    detectors: DetectorConfig = field(default_factory=DetectorConfig)
+    assembler: AssemblerConfig = field(default_factory=AssemblerConfig)
+    #: a sensor this far behind the most advanced one no longer holds back the output
+    stall_s: float = 15.0
+
+
+class Pipeline:
+    """Steps and alerts for one athlete from any set of worn sensors."""
+
+    def __init__(self, placements: Sequence[str], config: PipelineConfig | None = None) -> None:
+        unknown = [p for p in placements if p not in PLACEMENTS]
+        if unknown:
+            raise ValueError(f"unknown placements {unknown}; expected some of {PLACEMENTS}")
+        if not placements:
+            raise ValueError("no sensors: at least one placement is needed")
+        self.config = config or PipelineConfig()
+        self.placements = tuple(placements)
+        self.fronts = {p: SensorFrontEnd(p, self.config.front) for p in self.placements}
+        self.detectors: dict[str, ContactDetector] = {}
+        self.ended: set[str] = set()
+        self.sources: dict[Side, str] = pick_sources(self.placements)
+        self.assembler = StepAssembler(self.sources, self.config.assembler, enrichers=())
+        self.summary = RunSummary()
+        self._enrichers_bound = False
+
+    # -- stage interface --------------------------------------------------------------
+    def push(self, chunk: Chunk) -> list[Record]:
+        if chunk.placement not in self.fronts:
+            raise ValueError(
+                f"sensor '{chunk.placement}' was not declared; declared: {self.placements}"
+            )
+        ready, statuses = self.fronts[chunk.placement].push(chunk)
+        out: list[Record] = list(statuses)
+        for c in ready:
+            self.assembler.add(self._detector(c).push(c))
+        out.extend(self._release(self._watermark()))
+        return out
+
+    def end_sensor(self, placement: str) -> list[Record]:
+        """A sensor stopped for good (disconnected): release what it held back."""
+        out: list[Record] = []
+        ready, statuses = self.fronts[placement].flush()
+        out.extend(statuses)
+        for c in ready:
+            self.assembler.add(self._detector(c).push(c))
+        if placement in self.detectors:
+            self.assembler.add(self.detectors[placement].flush())
+        self.ended.add(placement)
+        out.extend(self._release(self._watermark()))
+        return out
+
+    def flush(self) -> list[Record]:
+        out: list[Record] = []
+        for p in self.placements:
+            if p not in self.ended:
+                out.extend(self.end_sensor(p))
+        out.extend(self._release(float("inf")))
+        return out
+
+    # -- helpers ------------------------------------------------------------------------
+    def _detector(self, chunk: Chunk) -> ContactDetector:
+        det = self.detectors.get(chunk.placement)
+        if det is None:
+            fs = self.fronts[chunk.placement].fs_hz
+            assert fs is not None
+            det = make_detector(chunk.placement, fs, chunk.has_gyro, self.config.detectors)
+            self.detectors[chunk.placement] = det
+            self._bind_enrichers()
+        return det
+
+    def _bind_enrichers(self) -> None:
+        enrichers = tuple(
+            getattr(d, "enrich") for d in self.detectors.values() if hasattr(d, "enrich")
+        )
+        self.assembler.enrichers = enrichers
+
+    def _watermark(self) -> float:
+        """Stances starting before this instant can no longer change or be joined."""
+        marks: list[float] = []
+        lasts = [f.last_t_s for f in self.fronts.values() if f.last_t_s is not None]
+        newest = max(lasts) if lasts else float("-inf")
+        for p in self.placements:
+            if p in self.ended:
+                continue
+            front = self.fronts[p]
+            if front.last_t_s is not None and newest - front.last_t_s > self.config.stall_s:
+                continue  # stalled: do not let one dead sensor freeze everyone's output
+            det = self.detectors.get(p)
+            marks.append(det.complete_until_s if det is not None else float("-inf"))
+        return min(marks) if marks else float("inf")
+
+    def _release(self, watermark_s: float) -> list[Record]:
+        steps = self.assembler.release(watermark_s)
+        for s in steps:
+            self.summary.add_step(s)
+        return list(steps)
+
+    def sensor_report(self) -> dict[str, Any]:
+        return {
+            p: {
+                "fs_hz": None if f.fs_hz is None else round(f.fs_hz, 3),
+                "samples": f.samples,
+                "samples_lost": f.samples_lost,
+                "loss_pct": round(f.loss_pct(), 3),
+                "gaps": f.gaps,
+                "first_t_s": f.first_t_s,
+                "last_t_s": f.last_t_s,
+                "gyro": (
+                    None
+                    if p not in self.detectors
+                    else bool(getattr(self.detectors[p], "has_gyro", False))
+                ),
+            }
+            for p, f in self.fronts.items()
+        }
+
+    def duration_s(self) -> float | None:
+        firsts = [f.first_t_s for f in self.fronts.values() if f.first_t_s is not None]
+        lasts = [f.last_t_s for f in self.fronts.values() if f.last_t_s is not None]
+        return (max(lasts) - min(firsts)) if firsts and lasts else None
+
+    def summary_dict(self) -> dict[str, Any]:
+        return self.summary.to_dict(self.sensor_report(), self.duration_s())
+
+
+def run_all(pipeline: Pipeline, chunks: Iterable[Chunk]) -> list[Record]:
+    """Push every chunk and flush: the whole output of a recording (for tests/tools)."""
+    out: list[Record] = []
+    for chunk in chunks:
+        out.extend(pipeline.push(chunk))
+    out.extend(pipeline.flush())
+    return out

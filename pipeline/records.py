@@ -1,0 +1,129 @@
+"""What the pipeline emits: gait events, step records, alerts and sensor status.
+
+Every record turns into a flat dict (``as_dict``) whose keys carry their units, so
+sinks (CSV, JSON lines, MQTT, InfluxDB) serialise any record without knowing its
+fields: a metric added later needs no change to any sink.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+SCHEMA_VERSION = 1
+
+Side = Literal["left", "right"]
+SIDES: tuple[Side, Side] = ("left", "right")
+
+
+def other_side(side: str) -> Side:
+    return "right" if side == "left" else "left"
+
+
+@dataclass(frozen=True, slots=True)
+class GaitEvent:
+    """An initial contact (``ic``) or toe-off (``to``) of one foot."""
+
+    kind: Literal["ic", "to"]
+    side: Side
+    t_s: float
+    source: str  # placement whose signal gave the event
+    confidence: float = 1.0
+
+
+@dataclass(slots=True)
+class StepRecord:
+    """One stance phase and the metrics measured over it.
+
+    ``None`` means "the worn sensors cannot give this value" and becomes an empty CSV
+    cell. ``step_ms`` is from the previous (contralateral) initial contact to this one;
+    ``flight_ms`` from the previous toe-off to this initial contact.
+    """
+
+    side: Side
+    ic_s: float
+    to_s: float
+    contact_ms: float
+    flight_ms: float | None = None
+    step_ms: float | None = None
+    stride_ms: float | None = None
+    cadence_spm: float | None = None
+    duty_factor: float | None = None
+    pelvic_drop_deg: float | None = None
+    gait: Literal["run", "walk"] = "run"
+    source: str = ""
+    index: int = 0
+
+    kind: str = field(default="step", init=False)
+
+    #: Columns of ``steps.csv``, in order (the issue fixes the first eight).
+    CSV_COLUMNS = (
+        "side",
+        "ic_s",
+        "to_s",
+        "contact_ms",
+        "flight_ms",
+        "step_ms",
+        "cadence_spm",
+        "pelvic_drop_deg",
+        "stride_ms",
+        "duty_factor",
+        "gait",
+        "source",
+        "index",
+    )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @property
+    def time_s(self) -> float:
+        return self.to_s
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """Something a runner should hear about now."""
+
+    time_s: float
+    rule: str
+    level: Literal["warning", "critical"]
+    metric: str
+    value: float
+    threshold: float
+    message: str
+    side: str | None = None
+    kind: str = field(default="alert", init=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class SensorStatus:
+    """Health of one sensor stream, on the recording's time axis."""
+
+    time_s: float
+    placement: str
+    connected: bool
+    samples: int
+    samples_lost: int
+    fs_hz: float | None = None
+    battery_pct: float | None = None
+    clock_offset_ms: float | None = None
+    kind: str = field(default="status", init=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def fmt_cell(value: Any) -> str:
+    """A CSV cell: empty for missing, 4 decimals for floats (0.1 ms resolution)."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ""
+        return f"{value:.4f}"
+    return str(value)

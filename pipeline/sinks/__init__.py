@@ -1,0 +1,1 @@
+"""Where results go. Every sink follows :class:`pipeline.sinks.base.Sink`."""

@@ -1,0 +1,1 @@
+"""Streaming stages (see :mod:`pipeline.stage` for the contract)."""

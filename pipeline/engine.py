@@ -11,8 +11,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.records import Alert, SensorStatus, Side, StepRecord
+from pipeline.stages.alerts import AlertConfig, AlertStage
 from pipeline.stages.assemble import AssemblerConfig, StepAssembler
-from pipeline.stages.detectors import DetectorConfig, make_detector, pick_sources
+from pipeline.stages.detectors import (
+    DetectorConfig,
+    Tracker,
+    make_detector,
+    make_trackers,
+    pick_sources,
+)
 from pipeline.stages.front import FrontEndConfig, SensorFrontEnd
 from pipeline.stages.stance import ContactDetector
 from pipeline.summary import RunSummary
@@ -26,6 +33,7 @@ class PipelineConfig:
     front: FrontEndConfig = field(default_factory=FrontEndConfig)
     detectors: DetectorConfig = field(default_factory=DetectorConfig)
     assembler: AssemblerConfig = field(default_factory=AssemblerConfig)
+    alerts: AlertConfig = field(default_factory=AlertConfig)
     #: a sensor this far behind the most advanced one no longer holds back the output
     stall_s: float = 15.0
 
@@ -43,11 +51,12 @@ class Pipeline:
         self.placements = tuple(placements)
         self.fronts = {p: SensorFrontEnd(p, self.config.front) for p in self.placements}
         self.detectors: dict[str, ContactDetector] = {}
+        self.trackers: dict[str, list[Tracker]] = {}
         self.ended: set[str] = set()
         self.sources: dict[Side, str] = pick_sources(self.placements)
         self.assembler = StepAssembler(self.sources, self.config.assembler, enrichers=())
+        self.alerts = AlertStage(self.config.alerts)
         self.summary = RunSummary()
-        self._enrichers_bound = False
 
     # -- stage interface --------------------------------------------------------------
     def push(self, chunk: Chunk) -> list[Record]:
@@ -58,9 +67,15 @@ class Pipeline:
         ready, statuses = self.fronts[chunk.placement].push(chunk)
         out: list[Record] = list(statuses)
         for c in ready:
-            self.assembler.add(self._detector(c).push(c))
+            self._feed(c)
         out.extend(self._release(self._watermark()))
         return out
+
+    def _feed(self, chunk: Chunk) -> None:
+        detector = self._detector(chunk)
+        for tracker in self.trackers[chunk.placement]:
+            tracker.push(chunk)
+        self.assembler.add(detector.push(chunk))
 
     def end_sensor(self, placement: str) -> list[Record]:
         """A sensor stopped for good (disconnected): release what it held back."""
@@ -68,7 +83,9 @@ class Pipeline:
         ready, statuses = self.fronts[placement].flush()
         out.extend(statuses)
         for c in ready:
-            self.assembler.add(self._detector(c).push(c))
+            self._feed(c)
+        for tracker in self.trackers.get(placement, []):
+            tracker.flush()
         if placement in self.detectors:
             self.assembler.add(self.detectors[placement].flush())
         self.ended.add(placement)
@@ -89,16 +106,20 @@ class Pipeline:
         if det is None:
             fs = self.fronts[chunk.placement].fs_hz
             assert fs is not None
-            det = make_detector(chunk.placement, fs, chunk.has_gyro, self.config.detectors)
+            cfg = self.config.detectors
+            det = make_detector(chunk.placement, fs, chunk.has_gyro, cfg)
             self.detectors[chunk.placement] = det
+            self.trackers[chunk.placement] = make_trackers(
+                chunk.placement, fs, chunk.has_gyro, cfg
+            )
             self._bind_enrichers()
         return det
 
     def _bind_enrichers(self) -> None:
-        enrichers = tuple(
-            getattr(d, "enrich") for d in self.detectors.values() if hasattr(d, "enrich")
-        )
-        self.assembler.enrichers = enrichers
+        """Trackers (and detectors) that add per-step metrics, e.g. pelvic drop."""
+        enrichers = [getattr(d, "enrich") for d in self.detectors.values() if hasattr(d, "enrich")]
+        enrichers += [t.enrich for ts in self.trackers.values() for t in ts]
+        self.assembler.enrichers = tuple(enrichers)
 
     def _watermark(self) -> float:
         """Stances starting before this instant can no longer change or be joined."""
@@ -113,13 +134,22 @@ class Pipeline:
                 continue  # stalled: do not let one dead sensor freeze everyone's output
             det = self.detectors.get(p)
             marks.append(det.complete_until_s if det is not None else float("-inf"))
+            marks.extend(t.complete_until_s for t in self.trackers.get(p, []))
         return min(marks) if marks else float("inf")
 
     def _release(self, watermark_s: float) -> list[Record]:
-        steps = self.assembler.release(watermark_s)
-        for s in steps:
-            self.summary.add_step(s)
-        return list(steps)
+        out: list[Record] = []
+        for step in self.assembler.release(watermark_s):
+            self.summary.add_step(step)
+            out.append(step)
+            for alert in self.alerts.push(step):
+                self.summary.add_alert(alert)
+                out.append(alert)
+        if watermark_s == float("inf"):
+            for alert in self.alerts.flush():
+                self.summary.add_alert(alert)
+                out.append(alert)
+        return out
 
     def sensor_report(self) -> dict[str, Any]:
         return {

@@ -51,8 +51,18 @@ class StepRecord:
     cadence_spm: float | None = None
     duty_factor: float | None = None
     pelvic_drop_deg: float | None = None
+    pelvic_obliquity_range_deg: float | None = None
+    pelvic_tilt_range_deg: float | None = None
+    pelvic_tilt_change_deg: float | None = None
+    pelvic_rotation_range_deg: float | None = None
+    vertical_oscillation_cm: float | None = None
+    impact_peak_g: float | None = None
+    loading_rate_g_per_s: float | None = None
+    stride_length_m: float | None = None
+    speed_mps: float | None = None
     gait: Literal["run", "walk"] = "run"
     source: str = ""
+    confidence: float = 1.0
     index: int = 0
 
     kind: str = field(default="step", init=False)
@@ -69,8 +79,18 @@ class StepRecord:
         "pelvic_drop_deg",
         "stride_ms",
         "duty_factor",
+        "pelvic_obliquity_range_deg",
+        "pelvic_tilt_range_deg",
+        "pelvic_tilt_change_deg",
+        "pelvic_rotation_range_deg",
+        "vertical_oscillation_cm",
+        "impact_peak_g",
+        "loading_rate_g_per_s",
+        "stride_length_m",
+        "speed_mps",
         "gait",
         "source",
+        "confidence",
         "index",
     )
 

@@ -95,8 +95,12 @@ class StepAssembler:
             contact_ms=(s.to_s - s.ic_s) * 1000.0,
             gait=s.gait,
             source=s.source,
+            confidence=s.confidence,
             index=self.count,
         )
+        for name, value in s.metrics.items():
+            if hasattr(rec, name):
+                setattr(rec, name, value)
         prev = self._last
         if prev is not None and prev.side != s.side:
             step_ms = (s.ic_s - prev.ic_s) * 1000.0

@@ -153,7 +153,7 @@ class ShoeDetector:
         gap = float(np.max(np.diff(ti))) if ti.shape[0] > 1 else 1.0
         confidence = 1.0 if gap <= c.max_gap_s else 0.5
         m = (t >= ic - 0.01) & (t <= ic + 0.05)
-        impact = float(np.linalg.norm(x[m, 0:3], axis=1).max() / G) if m.any() else float("nan")
+        metrics = {"impact_peak_g": float(row_norm(x[m, 0:3]).max() / G)} if m.any() else {}
         self._prev_still_end = q1
         return [
             Stance(
@@ -162,7 +162,7 @@ class ShoeDetector:
                 to_s=to,
                 source=self.placement,
                 confidence=confidence,
-                metrics={"impact_peak_g": impact},
+                metrics=metrics,
             )
         ]
 

@@ -17,13 +17,12 @@ combines both so that one noisy step cannot swap the sides.
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from pipeline.records import Side, StepRecord
+from pipeline.records import Side
 from pipeline.stages.hysteresis import Hysteresis
 from pipeline.stages.stance import Stance
 from pipeline.stages.streaming import (
@@ -84,7 +83,6 @@ class TrunkDetector:
         self.complete_until_s = float("-inf")
         # side machinery
         self._forward = np.zeros(3)
-        self._forward_at: deque[tuple[float, FloatArray]] = deque(maxlen=64)
         self._vote = 0.0
         self._parity = 0
         self._last_ic: float | None = None
@@ -199,7 +197,6 @@ class TrunkDetector:
                 to_s=to,
                 source=self.placement,
                 confidence=confidence,
-                metrics={"impact_peak_g": peak / G},
             )
         ]
 
@@ -212,9 +209,6 @@ class TrunkDetector:
         push = horiz.mean(axis=0) if horiz.shape[0] else np.zeros(3)
         brake = (horiz * -np.sin(2 * np.pi * u)[:, None]).mean(axis=0) if horiz.shape[0] else push
         self._forward = 0.9 * self._forward + brake
-        # Remember the estimate per contact so that enrich() uses the one in force at
-        # that time, not whatever later contacts the chunking happened to add.
-        self._forward_at.append((to, self._forward.copy()))
         upm = up.mean(axis=0) if up.shape[0] else np.array([0.0, 0.0, 1.0])
         fwd = self._forward - np.dot(self._forward, upm) * upm
         norm = np.linalg.norm(fwd)
@@ -233,30 +227,3 @@ class TrunkDetector:
         self._vote = c.side_vote_decay * self._vote + sign * score
         even_is_left = self._vote >= 0
         return "left" if (self._parity == 0) == even_is_left else "right"
-
-    # -- step enrichment (pelvis metrics) ---------------------------------------------
-    def enrich(self, stance: Stance, rec: StepRecord) -> None:
-        """Add the pelvic drop of this stance (first estimate: gyro roll about forward).
-
-        Positive = the swing side drops. Relative to the pelvis attitude at initial
-        contact; the orientation-filter version with a neutral reference is in the
-        pelvis stage.
-        """
-        if self.placement != "pelvis" or not self.has_gyro:
-            return
-        t, x = self.buf.window_time(stance.ic_s, stance.to_s)
-        if t.shape[0] < 3:
-            return
-        up = x[:, 6:9].mean(axis=0)
-        known = [f for t_end, f in self._forward_at if t_end <= stance.to_s + 1e-9]
-        if not known:
-            return
-        forward = known[-1]
-        fwd = forward - np.dot(forward, up) * up
-        norm = np.linalg.norm(fwd)
-        if norm == 0:
-            return
-        roll_rate = x[:, 3:6] @ (fwd / norm)  # deg/s about forward: + lifts the left side
-        roll = np.concatenate([[0.0], np.cumsum(0.5 * (roll_rate[1:] + roll_rate[:-1]) * np.diff(t))])
-        drop = roll if stance.side == "left" else -roll
-        rec.pelvic_drop_deg = float(drop.max())

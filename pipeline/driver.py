@@ -7,6 +7,7 @@ the wall clock, and it only decides *when* a chunk is pushed, never what comes o
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,40 @@ class DriveResult:
     interrupted: bool
     wall_s: float
     data_s: float
+
+
+def interleave(
+    chunks: Iterable[Chunk],
+    placements: Sequence[str],
+    piece_s: float = 1.0,
+    max_held_s: float = 300.0,
+) -> Iterator[Chunk]:
+    """Re-order a recording's chunks so that all sensors advance together in time.
+
+    Readers yield each sensor's samples in order but may hand out long stretches of one
+    sensor before the next (a CSV batch, a native file written sensor by sensor). The
+    pipeline is correct either way, but holds back output until every sensor catches up;
+    this k-way merge by time (pieces of ``piece_s``) keeps that wait, and the memory it
+    takes, small. A sensor that is declared but silent holds the merge back for at most
+    ``max_held_s`` of the others' data.
+    """
+    heap: list[tuple[float, int, Chunk]] = []
+    seen_end = {p: float("-inf") for p in placements}
+    seq = 0
+    for chunk in chunks:
+        if len(chunk) == 0:
+            continue
+        step = max(1, round(piece_s / _period(chunk)))
+        for piece in chunk.split(step):
+            heapq.heappush(heap, (float(piece.t_s[0]), seq, piece))
+            seq += 1
+        seen_end[chunk.placement] = float(chunk.t_s[-1])
+        newest = max(seen_end.values())
+        ready = min(seen_end.values())
+        while heap and (heap[0][0] <= ready or heap[0][0] < newest - max_held_s):
+            yield heapq.heappop(heap)[2]
+    while heap:
+        yield heapq.heappop(heap)[2]
 
 
 def paced(

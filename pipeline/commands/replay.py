@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipeline.driver import drive
+from pipeline.driver import drive, interleave
 from pipeline.engine import Pipeline
 from pipeline.live_view import LiveView, Progress
 from pipeline.sinks.base import Sink
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     view = LiveView() if args.live else None
     progress = Progress(getattr(rec, "duration_s", None)) if not args.quiet else None
     result = drive(
-        rec.chunks(),
+        interleave(rec.chunks(), rec.placements),
         pipeline,
         sinks,
         speed=args.speed,

@@ -74,13 +74,16 @@ def main() -> int:
     results: dict[str, dict[str, float]] = {}
     results["replay_native"] = run_replay(native)
     proc = subprocess.run(
-        [sys.executable, "-c", PIPELINE_ONLY, str(native)], check=True, capture_output=True,
+        [sys.executable, "-c", PIPELINE_ONLY, str(native)],
+        check=True,
+        capture_output=True,
         text=True,
     )
     results["pipeline_only"] = json.loads(proc.stdout)
     if args.csv:
         results["replay_csv"] = run_replay(ensure_recording(args.cache, args.minutes, "csv"))
-    print(f"{args.minutes:g} min of pelvis + left/right shoe at 200 Hz ({native.stat().st_size / 1e6:.1f} MB native)")
+    size_mb = native.stat().st_size / 1e6
+    print(f"{args.minutes:g} min of pelvis + left/right shoe at 200 Hz ({size_mb:.1f} MB native)")
     print(f"{'case':16s} {'wall s':>8s} {'x real time':>12s} {'peak RSS MB':>12s}")
     for name, r in results.items():
         r["x_real_time"] = data_s / r["wall_s"]

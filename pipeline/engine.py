@@ -109,15 +109,13 @@ class Pipeline:
             cfg = self.config.detectors
             det = make_detector(chunk.placement, fs, chunk.has_gyro, cfg)
             self.detectors[chunk.placement] = det
-            self.trackers[chunk.placement] = make_trackers(
-                chunk.placement, fs, chunk.has_gyro, cfg
-            )
+            self.trackers[chunk.placement] = make_trackers(chunk.placement, fs, chunk.has_gyro, cfg)
             self._bind_enrichers()
         return det
 
     def _bind_enrichers(self) -> None:
         """Trackers (and detectors) that add per-step metrics, e.g. pelvic drop."""
-        enrichers = [getattr(d, "enrich") for d in self.detectors.values() if hasattr(d, "enrich")]
+        enrichers = [d.enrich for d in self.detectors.values() if hasattr(d, "enrich")]
         enrichers += [t.enrich for ts in self.trackers.values() for t in ts]
         self.assembler.enrichers = tuple(enrichers)
 

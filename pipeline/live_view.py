@@ -64,9 +64,7 @@ class LiveView:
                 v = self._metric(side, name)
                 cells.append(fmt.format(v) if v is not None else f"{'-':>10s}")
             out.append(f"{label:14s}" + "".join(cells))
-        sensors = "  ".join(
-            f"{p}: {s.samples_lost} lost" for p, s in sorted(self.status.items())
-        )
+        sensors = "  ".join(f"{p}: {s.samples_lost} lost" for p, s in sorted(self.status.items()))
         out.append(f"sensors       {sensors or '-'}")
         if self.alerts:
             a = self.alerts[-1]

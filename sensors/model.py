@@ -77,12 +77,12 @@ class Chunk:
         first = chunks[0]
         if any(c.placement != first.placement for c in chunks):
             raise ValueError("cannot concatenate chunks of different sensors")
-        gyr = None
+        gyr: FloatArray | None = None
         if first.gyr_dps is not None:
             gyrs = [c.gyr_dps for c in chunks]
             if any(g is None for g in gyrs):
                 raise ValueError("cannot concatenate chunks with and without gyroscope")
-            gyr = np.concatenate(gyrs)  # type: ignore[arg-type]
+            gyr = np.concatenate([g for g in gyrs if g is not None])
         return Chunk(
             first.placement,
             np.concatenate([c.t_s for c in chunks]),
@@ -97,9 +97,7 @@ class Chunk:
             return False
         if (self.gyr_dps is None) != (other.gyr_dps is None):
             return False
-        same = np.array_equal(self.t_s, other.t_s) and np.array_equal(
-            self.acc_mps2, other.acc_mps2
-        )
+        same = np.array_equal(self.t_s, other.t_s) and np.array_equal(self.acc_mps2, other.acc_mps2)
         if self.gyr_dps is not None and other.gyr_dps is not None:
             same = same and np.array_equal(self.gyr_dps, other.gyr_dps)
         return bool(same)

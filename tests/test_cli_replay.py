@@ -11,16 +11,17 @@ import pytest
 from pipeline.cli import main
 from pipeline.records import StepRecord
 
-REQUIRED = "side,ic_s,to_s,contact_ms,flight_ms,step_ms,cadence_spm,pelvic_drop_deg".split(",")
+REQUIRED = [
+    *("side", "ic_s", "to_s", "contact_ms", "flight_ms", "step_ms", "cadence_spm"),
+    "pelvic_drop_deg",
+]
 
 
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory):
     d = tmp_path_factory.mktemp("sim")
     rec = d / "run.hsr"
-    code = main(
-        ["simulate", "--duration-s", "40", "--loss-pct", "1", "--seed", "4", str(rec)]
-    )
+    code = main(["simulate", "--duration-s", "40", "--loss-pct", "1", "--seed", "4", str(rec)])
     assert code == 0
     return rec
 

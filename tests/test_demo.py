@@ -19,9 +19,10 @@ def test_demo_runs_fast_and_writes_the_run(tmp_path, capsys):
     assert "hip drop (deg)" in text and "contact (ms)" in text
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] > 40
-    assert summary["medians"]["right"]["pelvic_drop_deg"] > summary["medians"]["left"][
-        "pelvic_drop_deg"
-    ]
+    assert (
+        summary["medians"]["right"]["pelvic_drop_deg"]
+        > summary["medians"]["left"]["pelvic_drop_deg"]
+    )
 
 
 def test_demo_exits_cleanly_on_ctrl_c_with_summary(tmp_path):
@@ -41,7 +42,7 @@ def test_demo_exits_cleanly_on_ctrl_c_with_summary(tmp_path):
             break
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=30)
+    _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 0, stderr
     assert "Traceback" not in stderr
     summary = json.loads((out / "summary.json").read_text())

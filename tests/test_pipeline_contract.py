@@ -36,7 +36,9 @@ def _outputs(chunks, placements):
         by_kind.setdefault(r.kind, []).append(r.as_dict())
     # Steps and alerts are totally ordered by the pipeline; status reports of different
     # sensors have no defined relative order (each sensor reports on its own clock).
-    by_kind["status"] = sorted(by_kind.get("status", []), key=lambda d: (d["time_s"], d["placement"]))
+    by_kind["status"] = sorted(
+        by_kind.get("status", []), key=lambda d: (d["time_s"], d["placement"])
+    )
     return by_kind
 
 

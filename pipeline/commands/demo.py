@@ -17,7 +17,7 @@ from pipeline.live_view import LiveView
 from pipeline.sinks.files import RunDirSink
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
         help="simulate a run and analyse it live in the terminal (no sensors or servers)",

@@ -13,7 +13,7 @@ from pipeline.sinks.base import Sink
 from pipeline.sinks.files import RunDirSink
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "replay",
         help="process a recording (CSV or native) into steps.csv, summary.json, alerts.jsonl",
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     return 130 if result.interrupted else 0
 
 
-def print_summary(summary: dict, out: Path, wall_s: float, data_s: float) -> None:  # type: ignore[type-arg]
+def print_summary(summary: dict, out: Path, wall_s: float, data_s: float) -> None:
     med = summary["medians"]
 
     def cell(side: str, name: str, fmt: str) -> str:

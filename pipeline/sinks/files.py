@@ -20,9 +20,10 @@ class RunDirSink:
     def __init__(self, out_dir: str | Path) -> None:
         self.dir = Path(out_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
-        self._steps = open(self.dir / "steps.csv", "w", encoding="utf-8", newline="")
+        # Kept open for the whole run (closed in close()), hence no context manager.
+        self._steps = open(self.dir / "steps.csv", "w", encoding="utf-8", newline="")  # noqa: SIM115
         self._steps.write(",".join(StepRecord.CSV_COLUMNS) + "\n")
-        self._alerts = open(self.dir / "alerts.jsonl", "w", encoding="utf-8")
+        self._alerts = open(self.dir / "alerts.jsonl", "w", encoding="utf-8")  # noqa: SIM115
         self.steps = 0
         self.alerts = 0
         self._summary: dict[str, Any] | None = None

@@ -8,8 +8,11 @@ the wall clock, and it only decides *when* a chunk is pushed, never what comes o
 from __future__ import annotations
 
 import heapq
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +31,40 @@ class DriveResult:
     interrupted: bool
     wall_s: float
     data_s: float
+
+
+class StopFlag:
+    """Set by the first Ctrl-C so the run ends at a clean point; a second one forces."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+
+    def __call__(self) -> bool:
+        return self.stopped
+
+
+@contextmanager
+def graceful_interrupt() -> Iterator[StopFlag]:
+    """Turn SIGINT into a flag for the duration of a run (main thread only).
+
+    A KeyboardInterrupt can land anywhere, even inside a sink's write; a flag checked
+    between chunks lets the pipeline flush and write its summary every time.
+    """
+    flag = StopFlag()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if flag.stopped:
+            raise KeyboardInterrupt
+        flag.stopped = True
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def interleave(
@@ -102,6 +139,7 @@ def drive(
     summary_every_s: float = 5.0,
     on_records: Callable[[list[Record]], None] | None = None,
     on_progress: Callable[[float], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> DriveResult:
     """Run the pipeline over ``chunks`` until they end or Ctrl-C; always close sinks.
 
@@ -127,6 +165,9 @@ def drive(
                     next_summary_s += summary_every_s
             if on_progress is not None:
                 on_progress(last_t)
+            if should_stop is not None and should_stop():
+                interrupted = True
+                break
     except KeyboardInterrupt:
         interrupted = True
     try:

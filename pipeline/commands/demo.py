@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 
 from pipeline.commands.replay import print_summary
-from pipeline.driver import drive
+from pipeline.driver import drive, graceful_interrupt
 from pipeline.engine import Pipeline
 from pipeline.live_view import LiveView
 from pipeline.sinks.files import RunDirSink
@@ -68,13 +68,15 @@ def run(args: argparse.Namespace) -> int:
         f"hipstride demo: simulated runner, {args.duration_s:.0f} s, sensors "
         f"{', '.join(sim.placements)}; Ctrl-C to stop"
     )
-    result = drive(
-        sim.chunks(),
-        Pipeline(sim.placements),
-        [RunDirSink(args.out)],
-        speed=args.speed or None,
-        on_records=view.on_records,
-    )
+    with graceful_interrupt() as stop:
+        result = drive(
+            sim.chunks(),
+            Pipeline(sim.placements),
+            [RunDirSink(args.out)],
+            speed=args.speed or None,
+            on_records=view.on_records,
+            should_stop=stop,
+        )
     view.draw()
     print_summary(result.summary, args.out, result.wall_s, result.data_s)
     return 0

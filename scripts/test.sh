@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The one test command (README, CI): installs what the tests need, then lint, types, tests.
 #   ./scripts/test.sh [pytest args...]
-# Debian packages for the real-server tests (Mosquitto, VictoriaMetrics, InfluxDB 1.x) and
-# gcc for the firmware test are installed with apt-get when missing and we are root;
+# Debian packages for the real-server tests (Mosquitto, VictoriaMetrics, InfluxDB 1.x), gcc
+# for the firmware test and docker-compose 1.29 (compose file check) are installed with apt-get when missing and we are root;
 # otherwise those tests skip with a reason.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +11,8 @@ PY=${PYTHON:-python3}
 VENV=${HIPSTRIDE_TEST_VENV:-.venv-test}
 
 missing=()
-for pair in mosquitto:mosquitto victoria-metrics:victoria-metrics influxdb:influxd gcc:gcc; do
+for pair in mosquitto:mosquitto mosquitto-clients:mosquitto_pub victoria-metrics:victoria-metrics \
+    influxdb:influxd gcc:gcc docker-compose:docker-compose; do
   pkg=${pair%%:*}; bin=${pair##*:}
   if ! command -v "$bin" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$bin" ] && [ ! -x "/usr/bin/$bin" ]; then
     missing+=("$pkg")

@@ -38,7 +38,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
-"$VENV/bin/python" -m pip install -q -e ".[test,publish,ble]"
+"$VENV/bin/python" -m pip install -q -e ".[test,publish,ble,virtual]"
 
 echo "== ruff"
 "$VENV/bin/ruff" check .

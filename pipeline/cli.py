@@ -12,10 +12,22 @@ import sys
 from collections.abc import Sequence
 
 from pipeline import __version__
-from sensors.errors import RecordingError
+from sensors.errors import DecodeError, RecordingError
 
 #: Sub-command modules under ``pipeline.commands``, in the order ``--help`` lists them.
-COMMANDS = ("demo", "replay", "simulate", "convert", "run", "watch")
+COMMANDS = (
+    "demo",
+    "replay",
+    "simulate",
+    "convert",
+    "run",
+    "watch",
+    "decode",
+    "scan",
+    "collect",
+    "history",
+    "report",
+)
 
 
 class UsageError(Exception):
@@ -40,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code = args.func(args)
-    except (RecordingError, UsageError) as err:
+    except (RecordingError, DecodeError, UsageError) as err:
         print(f"hipstride: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,12 +1,24 @@
 """The whole-run summary (``summary.json``): medians per side, totals, asymmetry,
-data quality. Built incrementally with bounded memory."""
+data quality. Built incrementally with bounded memory.
+
+``asymmetry`` keeps flat scalars (sinks such as InfluxDB map each key to a field);
+``asymmetry_detail`` holds the rest: impact SI, the GCT balance zone and the
+per-window figures (``pipeline.asymmetry.WindowedAsymmetry``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pipeline.records import SIDES, SCHEMA_VERSION, Alert, StepRecord
+from pipeline.asymmetry import (
+    WindowedAsymmetry,
+    gct_balance_left_pct,
+    gct_balance_zone,
+    symmetry_index_pct,
+)
+from pipeline.records import SCHEMA_VERSION, SIDES, Alert, Side, StepRecord
 from pipeline.stats import StreamingMedian
+
+__all__ = ["METRICS", "RunSummary", "symmetry_index_pct"]
 
 #: per-step metrics summarised per side, with the resolution of their histograms
 METRICS: dict[str, float] = {
@@ -17,18 +29,13 @@ METRICS: dict[str, float] = {
     "cadence_spm": 0.01,
     "duty_factor": 0.0001,
     "pelvic_drop_deg": 0.01,
+    "impact_peak_g": 0.01,
+    "speed_mps": 0.001,
 }
 
 
-def symmetry_index_pct(left: float | None, right: float | None) -> float | None:
-    """Robinson et al. (1987) symmetry index: 100 * (L - R) / ((L + R) / 2); 0 = symmetric."""
-    if left is None or right is None or left + right == 0:
-        return None
-    return 100.0 * (left - right) / ((left + right) / 2.0)
-
-
 class RunSummary:
-    def __init__(self) -> None:
+    def __init__(self, window_s: float = 60.0, max_windows: int = 240) -> None:
         self.steps = {side: 0 for side in SIDES}
         self.walking_steps = 0
         self.stats = {
@@ -38,6 +45,11 @@ class RunSummary:
         self.last_to_s: float | None = None
         self.alerts: dict[str, int] = {}
         self.contact_total_ms = {side: 0.0 for side in SIDES}
+        self.windows = WindowedAsymmetry(window_s, max_windows)
+        self._stride_sum_m = 0.0
+        self._stride_steps = 0
+        self._impact_sum_g = 0.0
+        self._impact_steps = 0
 
     def add_step(self, step: StepRecord) -> None:
         self.steps[step.side] += 1
@@ -49,6 +61,14 @@ class RunSummary:
         self.contact_total_ms[step.side] += step.contact_ms
         for name, stat in self.stats[step.side].items():
             stat.add(getattr(step, name))
+        if step.stride_length_m is not None:
+            self._stride_sum_m += step.stride_length_m
+            self._stride_steps += 1
+        if step.impact_peak_g is not None:
+            self._impact_sum_g += step.impact_peak_g
+            self._impact_steps += 1
+        if step.gait == "run":  # walking breaks would blur running asymmetry
+            self.windows.add(step)
 
     def add_alert(self, alert: Alert) -> None:
         self.alerts[alert.rule] = self.alerts.get(alert.rule, 0) + 1
@@ -65,10 +85,18 @@ class RunSummary:
             f"{name}_si_pct": _round(symmetry_index_pct(med["left"][name], med["right"][name]))
             for name in ("contact_ms", "step_ms", "pelvic_drop_deg")
         }
-        left, right = self.contact_ms_median("left"), self.contact_ms_median("right")
-        asym["gct_balance_left_pct"] = (
-            _round(100.0 * left / (left + right)) if left and right else None
-        )
+        balance = gct_balance_left_pct(med["left"]["contact_ms"], med["right"]["contact_ms"])
+        asym["gct_balance_left_pct"] = _round(balance)
+        zone = gct_balance_zone(balance)
+        detail = {
+            "impact_peak_g_si_pct": _round(
+                symmetry_index_pct(med["left"]["impact_peak_g"], med["right"]["impact_peak_g"])
+            ),
+            "gct_balance_zone": zone[0] if zone else None,
+            "gct_balance_longer_side": zone[1] if zone else None,
+            "window_s": self.windows.window_s,
+            "windows": self.windows.windows(),
+        }
         total_steps = sum(self.steps.values())
         return {
             "schema_version": SCHEMA_VERSION,
@@ -84,12 +112,32 @@ class RunSummary:
             "walking_steps": self.walking_steps,
             "medians": med,
             "asymmetry": asym,
+            "asymmetry_detail": detail,
+            "totals": {
+                "distance_m": _round(
+                    run_distance_m(self._stride_sum_m, self._stride_steps, total_steps)
+                ),
+                "impact_load_g": _round(self._impact_sum_g) if self._impact_steps else None,
+            },
             "alerts": dict(self.alerts),
             "sensors": sensors,
         }
 
-    def contact_ms_median(self, side: str) -> float | None:
+    def contact_ms_median(self, side: Side) -> float | None:
         return self.stats[side]["contact_ms"].median
+
+
+def run_distance_m(stride_sum_m: float, stride_steps: int, steps: int) -> float | None:
+    """Distance from the steps' stride lengths; None when too few steps have one.
+
+    Each step's ``stride_length_m`` spans two steps (this one and the one before), so a
+    step covers half a stride. Steps without a stride length (the first ones, while a
+    foot filter settles; after a pause) count at the mean stride of the others: summing
+    only the known ones would shorten the run by every such step.
+    """
+    if stride_steps == 0 or stride_steps < 0.5 * steps:
+        return None
+    return steps * (stride_sum_m / stride_steps) / 2.0
 
 
 def _round(x: float | None, nd: int = 4) -> float | None:

@@ -6,9 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from pipeline.driver import drive, interleave
+from pipeline.driver import drive, graceful_interrupt, interleave
 from pipeline.engine import Pipeline
 from pipeline.live_view import LiveView, Progress
+from pipeline.session import HistoryError, HistorySession, add_history_options
 from pipeline.sinks.base import Sink
 from pipeline.sinks.files import RunDirSink
 
@@ -29,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--live", action="store_true", help="show the live terminal view")
     p.add_argument("--quiet", action="store_true", help="no progress or summary on the terminal")
+    add_history_options(p)
     p.set_defaults(func=run)
 
 
@@ -38,25 +40,38 @@ def run(args: argparse.Namespace) -> int:
 
     if args.speed is not None and args.speed <= 0:
         raise UsageError(f"--speed must be positive, got {args.speed}")
+    try:  # before the run: a bad date or store must not cost a long replay
+        session = HistorySession.from_args(args)
+    except HistoryError as err:
+        raise UsageError(str(err)) from None
     rec = open_recording(args.recording)
     sinks: list[Sink] = [RunDirSink(args.out)]
-    pipeline = Pipeline(rec.placements)
+    pipeline = Pipeline(rec.placements, session.pipeline_config() if session else None)
     view = LiveView() if args.live else None
     progress = Progress(getattr(rec, "duration_s", None)) if not args.quiet else None
-    result = drive(
-        interleave(rec.chunks(), rec.placements),
-        pipeline,
-        sinks,
-        speed=args.speed,
-        on_records=view.on_records if view else None,
-        on_progress=progress,
-    )
+    with graceful_interrupt() as stop:
+        result = drive(
+            interleave(rec.chunks(), rec.placements),
+            pipeline,
+            sinks,
+            speed=args.speed,
+            on_records=view.on_records if view else None,
+            on_progress=progress,
+            should_stop=stop,
+        )
     if progress:
         progress.close()
     for w in rec.warnings:
         print(f"hipstride: warning: {w}", file=sys.stderr)
     if not args.quiet:
         print_summary(result.summary, args.out, result.wall_s, result.data_s)
+    if session is not None and not result.interrupted:  # a half-replayed run is no session
+        try:
+            session.record(result.summary, args.out, str(args.recording))
+        except HistoryError as err:
+            raise UsageError(str(err)) from None
+        if not args.quiet:
+            print(session.describe(result.summary))
     return 130 if result.interrupted else 0
 
 

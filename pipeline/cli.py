@@ -63,4 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # Run through the imported module so that its exception classes are the ones the
+    # commands raise (``python -m pipeline.cli`` would otherwise define them twice).
+    from pipeline.cli import main as _main
+
+    sys.exit(_main())

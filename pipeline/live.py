@@ -89,9 +89,10 @@ class AthleteRouter:
     def _run(self, stream: _Stream) -> None:
         if stream.previous is not None and stream.previous.thread is not None:
             stream.previous.thread.join()  # its sinks hold the athlete's spool directories
+        stream.previous = None  # no chain of every past session in memory
         try:
             self.results[stream.athlete] = self._runner(stream.athlete, stream.chunks())
-        except BaseException as err:
+        except Exception as err:
             self.errors[stream.athlete] = err
             log.exception("athlete %s: processing failed", stream.athlete)
             for _ in stream.chunks():  # drain so the source never blocks on a dead thread

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from pipeline.sinks.config import MqttSettings, check_athlete
+from pipeline.sinks.config import ATHLETE_RE, MqttSettings, check_athlete
 from pipeline.sinks.mqtt import Message, MqttPublisher, topic
-from pipeline.sinks.mqtt_client import is_failure, make_client, reason_text, start
+from pipeline.sinks.mqtt_client import is_failure, make_client, paho, reason_text, start
 from sensors.errors import DecodeError
 from sensors.model import Chunk
 from sensors.mqtt_codec import RawPacket, decode, encode_chunk, encode_end
@@ -48,6 +48,17 @@ class RawChunkPublisher:
         payload = encode_chunk(chunk, float32=self.float32)
         self.publisher.publish([Message(self._topic(chunk.placement), payload)])
 
+    def tee(self, chunks: Iterable[Chunk]) -> Iterator[Chunk]:
+        """Publish each chunk on its way through, then every sensor's end marker: a
+        collector that analyses locally can feed ``drive`` with this and publish too."""
+        seen: dict[str, str] = {}
+        for chunk in chunks:
+            self.publish(chunk)
+            seen[chunk.placement] = chunk.device_id
+            yield chunk
+        for placement, device_id in seen.items():
+            self.end(placement, device_id)
+
     def end(self, placement: str, device_id: str = "") -> None:
         """The sensor stopped for good: lets ``run`` finish that athlete's session."""
         self.publisher.publish([Message(self._topic(placement), encode_end(placement, device_id))])
@@ -68,7 +79,10 @@ class MqttChunkSource:
     Calls come from paho's network thread in arrival order, which MQTT keeps per
     publisher and topic; ``on_packet`` should only hand the packet on (a queue). A
     persistent session (QoS 1) keeps messages queued at the broker while this client
-    reconnects. Broken payloads are counted and logged, never raised.
+    reconnects: with MQTT 5 always (it expires 5 min after a drop and is ended on
+    ``stop``); with 3.1.1 only under a configured ``client_id``, since a 3.1.1 session
+    never expires and one per random id would pile up in the broker. Broken payloads
+    are counted and logged, never raised.
     """
 
     def __init__(
@@ -82,17 +96,22 @@ class MqttChunkSource:
         self.connected = threading.Event()
         self.subscribed = threading.Event()
         self.error: str | None = None
-        self._client = make_client(settings, role="run", persistent_session=True)
+        self._persistent = settings.protocol == "5" or bool(settings.client_id)
+        self._client = make_client(settings, role="run", persistent_session=self._persistent)
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_disconnect = lambda *a: self.connected.clear()
         self._client.on_message = self._on_message
 
     def start(self) -> None:
-        start(self._client, self.settings, persistent_session=True)
+        start(self._client, self.settings, persistent_session=self._persistent)
 
     def stop(self) -> None:
-        self._client.disconnect()
+        props = None
+        if self.settings.protocol == "5":
+            props = paho().Properties(paho().PacketTypes.DISCONNECT)
+            props.SessionExpiryInterval = 0  # a clean stop: nothing left queued for us
+        self._client.disconnect(properties=props)
         self._client.loop_stop()
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
@@ -111,6 +130,9 @@ class MqttChunkSource:
         levels = msg.topic.split("/")
         athlete, placement = levels[-3], levels[-1]
         try:
+            if not ATHLETE_RE.match(athlete):
+                # it names output directories and topics: '..' must not get that far
+                raise DecodeError(f"athlete name {athlete!r} is not allowed")
             packet = decode(msg.payload)
             if packet.chunk.placement != placement:
                 raise DecodeError(

@@ -14,7 +14,9 @@ from pipeline.commands.replay import print_summary
 from pipeline.driver import drive, graceful_interrupt
 from pipeline.engine import Pipeline
 from pipeline.live_view import LiveView
+from pipeline.sinks.base import Sink
 from pipeline.sinks.files import RunDirSink
+from pipeline.sinks.options import add_sink_arguments, sinks_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="multiple of real time (default 1: live); 0 = as fast as possible",
     )
     p.add_argument("--seed", type=int, default=7)
+    add_sink_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -63,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     sim = simulate(config)
+    sinks: list[Sink] = [RunDirSink(args.out), *sinks_from_args(args)]
     view = LiveView()
     print(
         f"hipstride demo: simulated runner, {args.duration_s:.0f} s, sensors "
@@ -72,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
         result = drive(
             sim.chunks(),
             Pipeline(sim.placements),
-            [RunDirSink(args.out)],
+            sinks,
             speed=args.speed or None,
             on_records=view.on_records,
             should_stop=stop,

@@ -12,6 +12,7 @@ from pipeline.live_view import LiveView, Progress
 from pipeline.session import HistoryError, HistorySession, add_history_options
 from pipeline.sinks.base import Sink
 from pipeline.sinks.files import RunDirSink
+from pipeline.sinks.options import add_sink_arguments, sinks_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--live", action="store_true", help="show the live terminal view")
     p.add_argument("--quiet", action="store_true", help="no progress or summary on the terminal")
+    add_sink_arguments(p)
     add_history_options(p)
     p.set_defaults(func=run)
 
@@ -40,12 +42,18 @@ def run(args: argparse.Namespace) -> int:
 
     if args.speed is not None and args.speed <= 0:
         raise UsageError(f"--speed must be positive, got {args.speed}")
+    publishing = bool(args.mqtt or args.influx or args.config)
     try:  # before the run: a bad date or store must not cost a long replay
-        session = HistorySession.from_args(args)
+        # --athlete alone names the athlete for MQTT/InfluxDB; with --start it also
+        # records the run in the training history.
+        naming_only = publishing and args.athlete is not None and args.start is None
+        session = None if naming_only else HistorySession.from_args(args)
     except HistoryError as err:
         raise UsageError(str(err)) from None
     rec = open_recording(args.recording)
+    start_unix = session.start.timestamp() if session is not None else None
     sinks: list[Sink] = [RunDirSink(args.out)]
+    sinks += sinks_from_args(args, session_start_unix_s=start_unix)
     pipeline = Pipeline(rec.placements, session.pipeline_config() if session else None)
     view = LiveView() if args.live else None
     progress = Progress(getattr(rec, "duration_s", None)) if not args.quiet else None

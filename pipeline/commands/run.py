@@ -57,7 +57,9 @@ def run(args: argparse.Namespace) -> int:
     assert source is not None  # a URL was given
     sensors = _parse_sensors(args.sensors)
     router = AthleteRouter(_runner(settings, sensors, args.discover_s, args.out))
-    serve(source, router, athlete=args.athlete, until_done=args.until_done, duration_s=args.duration)
+    serve(
+        source, router, athlete=args.athlete, until_done=args.until_done, duration_s=args.duration
+    )
     for athlete in router.athletes:
         result = router.results.get(athlete)
         if result is not None:

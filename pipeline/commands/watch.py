@@ -32,7 +32,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.sinks.mqtt_client import make_client, start
+    from pipeline.sinks.mqtt_client import is_failure, make_client, reason_text, start
 
     settings = load_settings(config_file=args.config, mqtt_url=args.mqtt).mqtt
     if settings is None:
@@ -42,6 +42,9 @@ def run(args: argparse.Namespace) -> int:
     who = args.athlete or "+"
 
     def on_connect(client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if is_failure(reason):
+            print(f"hipstride: broker refused: {reason_text(reason)}", file=sys.stderr)
+            return
         for leaf in ("steps", "summary", "alerts", "status"):
             client.subscribe(f"{settings.prefix}/{who}/{leaf}", qos=1)
 

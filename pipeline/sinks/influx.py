@@ -89,9 +89,7 @@ class V2Writer:
 
     def write(self, lines: Sequence[str]) -> None:
         try:
-            self._api.write(
-                bucket=self.s.bucket, org=self.s.org or "-", record="\n".join(lines)
-            )
+            self._api.write(bucket=self.s.bucket, org=self.s.org or "-", record="\n".join(lines))
         except self._rest.ApiException as err:
             detail = f"HTTP {err.status}: {(err.body or err.reason or '')!s:.300}"
             if err.status in REJECTING_STATUS:

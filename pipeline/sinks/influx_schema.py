@@ -21,12 +21,13 @@ scalar values as fields (numbers as float), so nothing is dropped.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pipeline.records import SIDES
+from pipeline.records import SIDES, Alert, SensorStatus, StepRecord
 from pipeline.summary import METRICS
 
 FieldType = Literal["float", "int", "bool", "string"]
@@ -56,6 +57,7 @@ def _summary_fields() -> dict[str, FieldType]:
         "walking_steps": "int",
         "alerts_total": "int",
         "final": "bool",
+        "interrupted": "bool",
     }
     for metric in METRICS:
         for side in SIDES:
@@ -66,23 +68,27 @@ def _summary_fields() -> dict[str, FieldType]:
     return fields
 
 
+def _record_fields(cls: type, tags: tuple[str, ...]) -> dict[str, FieldType]:
+    """Fields of a record dataclass, typed from its annotations: a metric added to the
+    record is in the schema at once, with the type it will always have."""
+    out: dict[str, FieldType] = {}
+    for f in dataclasses.fields(cls):
+        if f.name in tags or f.name == "kind":
+            continue
+        annotation = str(f.type).replace(" | None", "")
+        out[f.name] = _TYPES.get(annotation, "string")
+    return out
+
+
+_TYPES: dict[str, FieldType] = {"float": "float", "int": "int", "bool": "bool", "str": "string"}
+
+_STEP_TAGS = ("side", "gait", "source")
 STEPS = Measurement(
     name="hipstride_steps",
     kind="step",
     time_key="ic_s",
-    tags=("side", "gait", "source"),
-    fields={
-        "ic_s": "float",
-        "to_s": "float",
-        "contact_ms": "float",
-        "flight_ms": "float",
-        "step_ms": "float",
-        "stride_ms": "float",
-        "cadence_spm": "float",
-        "duty_factor": "float",
-        "pelvic_drop_deg": "float",
-        "index": "int",
-    },
+    tags=_STEP_TAGS,
+    fields=_record_fields(StepRecord, _STEP_TAGS),
 )
 
 SUMMARY = Measurement(
@@ -93,27 +99,22 @@ SUMMARY = Measurement(
     fields=_summary_fields(),
 )
 
+_ALERT_TAGS = ("rule", "level", "metric", "side")
 ALERTS = Measurement(
     name="hipstride_alerts",
     kind="alert",
     time_key="time_s",
-    tags=("rule", "level", "metric", "side"),
-    fields={"value": "float", "threshold": "float", "message": "string"},
+    tags=_ALERT_TAGS,
+    fields=_record_fields(Alert, _ALERT_TAGS),
 )
 
+_STATUS_TAGS = ("placement",)
 SENSOR_STATUS = Measurement(
     name="hipstride_sensor_status",
     kind="status",
     time_key="time_s",
-    tags=("placement",),
-    fields={
-        "connected": "bool",
-        "samples": "int",
-        "samples_lost": "int",
-        "fs_hz": "float",
-        "battery_pct": "float",
-        "clock_offset_ms": "float",
-    },
+    tags=_STATUS_TAGS,
+    fields=_record_fields(SensorStatus, _STATUS_TAGS),
 )
 
 #: record kind -> measurement

@@ -17,10 +17,12 @@ only, so a record kind added later is published without changing this module.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import math
 import re
+import string
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -51,6 +53,12 @@ class TopicRule:
     #: live metrics expire (MQTT 5) so a late subscriber never sees a stale value
     live: bool = False
 
+    def levels(self, record: Record, kind: str) -> str:
+        """The path with ``{field}`` filled from the record, made safe as topic levels."""
+        names = [name for _, name, _, _ in string.Formatter().parse(self.path) if name]
+        values = {n: _UNSAFE_LEVEL.sub("_", str(record.get(n, "unknown"))) for n in names}
+        return self.path.format_map({**values, "kind": kind})
+
 
 TOPIC_RULES: dict[str, TopicRule] = {
     "step": TopicRule("steps"),
@@ -62,10 +70,8 @@ DEFAULT_RULE = TopicRule("{kind}")
 
 _UNSAFE_LEVEL = re.compile(r"[/+#\s]")
 
-
-class _TopicFields(dict[str, str]):
-    def __missing__(self, key: str) -> str:
-        return "unknown"
+#: how long a delivery waits for a connection before counting the broker as down
+CONNECT_GRACE_S = 1.0
 
 
 def topic(prefix: str, athlete: str, *levels: str) -> str:
@@ -95,15 +101,17 @@ class Message:
 
     @staticmethod
     def from_json(obj: dict[str, Any]) -> Message:
-        payload = (
-            base64.b64decode(obj["b64"]) if "b64" in obj else str(obj["p"]).encode("utf-8")
-        )
+        payload = base64.b64decode(obj["b64"]) if "b64" in obj else str(obj["p"]).encode("utf-8")
         return Message(obj["t"], payload, obj["q"], obj["r"], obj.get("e"), obj.get("c", 0.0))
 
 
 def json_payload(record: Record, **extra: Any) -> bytes:
     body = {"schema_version": SCHEMA_VERSION, **extra, **record}
-    return json.dumps(_jsonable(body), separators=(",", ":"), allow_nan=False).encode("utf-8")
+    try:  # the common case, plain Python values: one pass
+        text = json.dumps(body, separators=(",", ":"), allow_nan=False)
+    except (ValueError, TypeError):  # NaN/inf or numpy values somewhere
+        text = json.dumps(_jsonable(body), separators=(",", ":"), allow_nan=False)
+    return text.encode("utf-8")
 
 
 def _jsonable(value: Any) -> Any:
@@ -117,6 +125,28 @@ def _jsonable(value: Any) -> Any:
     if hasattr(value, "tolist"):  # numpy scalar or array
         return _jsonable(value.tolist())
     return value
+
+
+def record_message(
+    record: Record,
+    *,
+    prefix: str,
+    athlete: str,
+    session: str | None,
+    live_expiry_s: int | None,
+    now_unix_s: float | None = None,
+) -> Message:
+    """The message for one record, routed by its ``kind`` (see TOPIC_RULES)."""
+    kind = _UNSAFE_LEVEL.sub("_", str(record.get("kind", "record")))
+    rule = TOPIC_RULES.get(kind, DEFAULT_RULE)
+    return Message(
+        topic(prefix, athlete, rule.levels(record, kind)),
+        json_payload(record, athlete=athlete, session=session),
+        qos=1,
+        retain=rule.retain,
+        expiry_s=live_expiry_s if rule.live else None,
+        created_unix_s=time.time() if now_unix_s is None else now_unix_s,
+    )
 
 
 class MqttPublisher:
@@ -144,6 +174,8 @@ class MqttPublisher:
         self._acks: dict[int, tuple[Any, float]] = {}
         #: sequence number -> (mid, monotonic time it was handed to paho)
         self._inflight: dict[int, tuple[int, float]] = {}
+        #: the mid whose PUBACK the sender waits for (the last of its batch, usually)
+        self._awaiting: int | None = None
         self._connected = threading.Event()
         self.connect_error: str | None = None
         will = (presence_topic, b"offline") if presence_topic else None
@@ -209,10 +241,18 @@ class MqttPublisher:
     def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
         with self._cond:
             self._acks[mid] = (reason, time.monotonic())
-            self._cond.notify_all()
+            # Wake the sender only for the ack it waits for: one wake-up per message
+            # would cost more GIL hand-overs than the publishing itself.
+            if mid == self._awaiting:
+                self._cond.notify_all()
 
     # -- delivery (the queue's sender thread) -------------------------------------------------
     def _deliver(self, entries: Sequence[Entry], abort: threading.Event) -> None:
+        # A moment's grace: right after start the first connection is usually on its way,
+        # and treating that as an outage would spool and back off for nothing.
+        end = time.monotonic() + CONNECT_GRACE_S
+        while not self.connected and time.monotonic() < end and not abort.is_set():
+            self._connected.wait(0.05)
         if not self.connected:
             raise ConnectionError(self.connect_error or "not connected to the broker")
         for e in entries:
@@ -246,7 +286,9 @@ class MqttPublisher:
                     raise TimeoutError("closing before the broker acknowledged")
                 if not self.connected:
                     raise ConnectionError("connection lost; paho resends on reconnect")
+                self._awaiting = mid
                 self._cond.wait(0.5)
+            self._awaiting = None
             for e in entries:
                 mid_handed = self._inflight.pop(e.seq, None)
                 if mid_handed is None:
@@ -255,7 +297,9 @@ class MqttPublisher:
                 if reason is not None and is_failure(reason):
                     rejected.append(f"{e.item.topic}: {reason_text(reason)}")
         if rejected:
-            raise PermanentError(f"broker refused {len(rejected)} messages, first {rejected[0]}")
+            raise PermanentError(
+                f"broker refused {len(rejected)} messages, first {rejected[0]}", len(rejected)
+            )
 
     def _props(self, m: Message) -> Any:
         if m.expiry_s is None or self.settings.protocol != "5":
@@ -265,10 +309,8 @@ class MqttPublisher:
 
     @staticmethod
     def _wait_quietly(info: Any, timeout: float) -> None:
-        try:
+        with contextlib.suppress(RuntimeError, ValueError):  # not queued: nothing to wait for
             info.wait_for_publish(timeout)
-        except (RuntimeError, ValueError):
-            pass
 
 
 class MqttSink:
@@ -295,18 +337,12 @@ class MqttSink:
         )
 
     def message_for(self, record: Record) -> Message:
-        kind = str(record.get("kind", "record"))
-        rule = TOPIC_RULES.get(kind, DEFAULT_RULE)
-        fields = _TopicFields({k: _UNSAFE_LEVEL.sub("_", str(v)) for k, v in record.items()})
-        levels = rule.path.format_map(fields)
-        extra = {"athlete": self.athlete, "session": self.session}
-        return Message(
-            topic(self.settings.prefix, self.athlete, levels),
-            json_payload(record, **extra),
-            qos=1,
-            retain=rule.retain,
-            expiry_s=self.settings.live_expiry_s if rule.live else None,
-            created_unix_s=time.time(),
+        return record_message(
+            record,
+            prefix=self.settings.prefix,
+            athlete=self.athlete,
+            session=self.session,
+            live_expiry_s=self.settings.live_expiry_s,
         )
 
     def add(self, records: Iterable[Record]) -> None:

@@ -12,11 +12,13 @@ import os
 import secrets
 from typing import Any
 
-from pipeline.sinks.config import MqttSettings, import_optional
+from pipeline.sinks.config import MqttSettings, import_optional, usage_error
 
 log = logging.getLogger("hipstride.mqtt")
 
-#: paho logs every packet at DEBUG; it never logs the password (only a "p1" flag)
+#: paho's own log (every packet; never the password, only a "p1" flag). Attached only
+#: when debugging: at other levels it adds nothing ours lacks, and after a clean
+#: disconnect its loop logs a harmless "not connected" at ERROR.
 PAHO_LOGGER = logging.getLogger("hipstride.mqtt.paho")
 
 
@@ -49,13 +51,17 @@ def make_client(
     if s.username:
         client.username_pw_set(s.username, s.password.reveal() if s.password else None)
     if s.tls:
-        client.tls_set(ca_certs=s.ca_file, certfile=s.cert_file, keyfile=s.key_file)
+        try:
+            client.tls_set(ca_certs=s.ca_file, certfile=s.cert_file, keyfile=s.key_file)
+        except (OSError, ValueError) as err:  # ssl.SSLError is an OSError
+            raise usage_error(f"MQTT TLS settings: {err}") from None
         client.tls_insecure_set(s.tls_insecure)
     if will is not None:
         client.will_set(will[0], will[1], qos=1, retain=True)
     client.reconnect_delay_set(s.reconnect_min_s, s.reconnect_max_s)
     client.max_inflight_messages_set(100)
-    client.enable_logger(PAHO_LOGGER)
+    if PAHO_LOGGER.isEnabledFor(logging.DEBUG):
+        client.enable_logger(PAHO_LOGGER)
     return client
 
 

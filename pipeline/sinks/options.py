@@ -104,8 +104,10 @@ def make_sinks(
                     redact=redact,
                 )
             )
-    except SpoolBusyError as err:
-        for sink in sinks:
+    except BaseException as err:
+        for sink in sinks:  # e.g. MQTT is up but InfluxDB's package is missing
             sink.close()
-        raise usage_error(str(err)) from None
+        if isinstance(err, SpoolBusyError):
+            raise usage_error(str(err)) from None
+        raise
     return sinks

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import json
 import logging
 import os
@@ -47,7 +48,12 @@ class Entry(NamedTuple):
 
 
 class PermanentError(Exception):
-    """The server refused this batch for good (malformed data): retrying cannot help."""
+    """The server refused (part of) this batch for good (malformed data): retrying
+    cannot help. ``count``: how many items it refused, when known (default: all)."""
+
+    def __init__(self, message: str, count: int | None = None) -> None:
+        super().__init__(message)
+        self.count = count
 
 
 class SpoolBusyError(RuntimeError):
@@ -130,8 +136,9 @@ class DeliveryQueue:
             for item in items:
                 seq = self._next_seq
                 self._next_seq += 1
-                if not self._online or self._spool.pending:
-                    # Offline, or still draining the spool: the spool is the log's tail.
+                if not self._online or self._spool.pending or spill:
+                    # Offline, or the spool holds older items (from before, or from this
+                    # very call): the spool is the log's tail, so this goes after them.
                     spill.append(Entry(seq, item))
                 elif len(self._mem) >= self.config.max_queue:
                     spill.extend(Entry(s, i) for s, i, _ in self._mem)
@@ -162,11 +169,6 @@ class DeliveryQueue:
                 "last_error": self.last_error,
                 "spool_dir": str(self._spool.dir),
             }
-
-    @property
-    def backlog(self) -> int:
-        with self._cond:
-            return len(self._mem) + self._spool.pending
 
     def close(self, timeout: float = 5.0) -> int:
         """Send for up to ``timeout`` s, spool the rest; returns how many were left."""
@@ -207,11 +209,13 @@ class DeliveryQueue:
             try:
                 self._deliver(batch, self._abort)
             except PermanentError as err:
+                refused = len(batch) if err.count is None else err.count
                 with self._cond:
-                    self.rejected += len(batch)
+                    self.rejected += refused
+                    self.sent += len(batch) - refused
                     self.last_error = self._redact(str(err))
                     self._ack(batch[-1].seq)
-                log.error("%s: server rejected %d items: %s", self.name, len(batch), err)
+                log.error("%s: server refused %d items: %s", self.name, refused, err)
                 continue
             except Exception as err:
                 with self._cond:
@@ -252,7 +256,7 @@ class DeliveryQueue:
                     ]
                 wait_s = cfg.max_delay_s - (time.monotonic() - self._mem[0][2])
                 if len(self._mem) >= cfg.batch_size or wait_s <= 0 or self._closing_deadline:
-                    return [Entry(s, i) for s, i, _ in _first(self._mem, cfg.batch_size)]
+                    return [Entry(s, i) for s, i, _ in itertools.islice(self._mem, cfg.batch_size)]
                 self._cond.wait(wait_s)
 
     def _past_deadline(self) -> bool:
@@ -288,15 +292,6 @@ class DeliveryQueue:
 
     def _spool_entries(self, entries: list[Entry]) -> None:
         self._spool.append((e.seq, self._to_json(e.item)) for e in entries)
-
-
-def _first(items: deque[tuple[int, Any, float]], n: int) -> list[tuple[int, Any, float]]:
-    out = []
-    for x in items:
-        if len(out) >= n:
-            break
-        out.append(x)
-    return out
 
 
 class _Segment:
@@ -427,7 +422,7 @@ class Spool:
         self._drop_delivered_segments()
         if self._segments:
             # Append to the newest segment rather than starting a new file per run.
-            self._writer = open(self._segments[-1].path, "ab")
+            self._writer = open(self._segments[-1].path, "ab")  # noqa: SIM115 - kept open
 
     def _parse(self, raw: bytes) -> tuple[int, Any] | None:
         try:
@@ -449,7 +444,7 @@ class Spool:
         if self._writer is not None:
             self._writer.close()
         path = self.dir / f"seg-{first_seq:020d}.jsonl"
-        self._writer = open(path, "ab")
+        self._writer = open(path, "ab")  # noqa: SIM115 - closed by close()/rollover
         seg = _Segment(path, first_seq, first_seq, 0)
         self._segments.append(seg)
         return seg

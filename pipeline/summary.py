@@ -29,6 +29,10 @@ METRICS: dict[str, float] = {
     "cadence_spm": 0.01,
     "duty_factor": 0.0001,
     "pelvic_drop_deg": 0.01,
+    "pelvic_obliquity_range_deg": 0.01,
+    "pelvic_tilt_range_deg": 0.01,
+    "pelvic_tilt_change_deg": 0.01,
+    "pelvic_rotation_range_deg": 0.01,
     "impact_peak_g": 0.01,
     "speed_mps": 0.001,
 }

@@ -50,6 +50,7 @@ TRUTH_COLUMNS = (
     "vertical_oscillation_cm",
     "speed_mps",
     "stride_length_m",
+    "gait",
 )
 
 # ---------------------------------------------------------------------------------
@@ -91,6 +92,13 @@ CHEST_SMOOTH_SIGMA_S = 0.008
 CHEST_SMOOTH_TAPS = 11
 
 MIN_CONTACT_MS = 80.0  # sprinting; keeps the impact transients inside stance
+
+# Walking (segments with gait "walk"): double-hump vertical force per leg, softer impacts
+WALK_FORCE_K = 0.45  # leg force ~ sin(pi w) + K sin(3 pi w): the "M" of walking GRF ...
+WALK_FORCE_WARP = 0.75  # ... with w = u^0.75: loading is faster than unloading
+WALK_PELVIS_IMPACT_SCALE = 0.3
+WALK_FOOT_IMPACT_SCALE = 0.4
+GAITS = ("run", "walk")
 
 #: Highest loss the two-state model can give with bursts of 3 packets on average.
 MAX_LOSS_PCT = 75.0
@@ -140,6 +148,16 @@ class SimConfig:
     pelvis_rotation_deg: float = 8.0
     pelvis_tilt_range_deg: float = 4.0
     seed: int = 0
+    #: ((duration_s, "run" | "walk"), ...) summing to duration_s; () = running only.
+    #: The first and last segments must be "run" (start and stop are from running).
+    segments: tuple[tuple[float, str], ...] = ()
+    walk_cadence_spm: float = 110.0
+    walk_contact_ms: float = 650.0
+    walk_speed_mps: float = 1.4
+    #: every turn_every_s of running the heading turns by turn_deg over turn_s (0: none)
+    turn_every_s: float = 0.0
+    turn_deg: float = 90.0
+    turn_s: float = 3.0
 
     def __post_init__(self) -> None:
         # Normalise containers so a config built from lists or JSON behaves the same.
@@ -147,6 +165,8 @@ class SimConfig:
             object.__setattr__(self, name, _pair(name, getattr(self, name)))
         object.__setattr__(self, "sensors", tuple(self.sensors))
         object.__setattr__(self, "accel_only", tuple(self.accel_only))
+        segs = tuple((float(d), str(g)) for d, g in self.segments)
+        object.__setattr__(self, "segments", segs)
         offsets = {str(k): float(v) for k, v in dict(self.clock_offset_s).items()}
         object.__setattr__(self, "clock_offset_s", offsets)
         if not isinstance(self.mounting, str):
@@ -169,6 +189,16 @@ class SimConfig:
             out[key] = list(out[key])
         out["sensors"] = list(self.sensors)
         out["accel_only"] = list(self.accel_only)
+        out["segments"] = [list(seg) for seg in self.segments]
+        return out
+
+    def segment_bounds(self) -> list[tuple[float, float, str]]:
+        """(start_s, end_s, gait) of each segment on the recording's time axis."""
+        segs = self.segments or ((self.duration_s, "run"),)
+        out, t = [], self.standing_s
+        for d, g in segs:
+            out.append((t, t + d, g))
+            t += d
         return out
 
 
@@ -216,6 +246,7 @@ def _validate(cfg: SimConfig) -> None:
     for name in ("acc_noise_mps2", "gyr_noise_dps", "gyr_bias_dps"):
         _check(getattr(cfg, name) >= 0, f"{name} must be >= 0")
     _validate_placements(cfg)
+    _validate_segments(cfg)
     _validate_timing(cfg)
 
 
@@ -236,6 +267,38 @@ def _validate_placements(cfg: SimConfig) -> None:
     else:
         for p in cfg.mounting:
             _check(p in PLACEMENTS, f"mounting names unknown placement {p!r}")
+
+
+def _validate_segments(cfg: SimConfig) -> None:
+    if cfg.segments:
+        _check(
+            all(g in GAITS and d > 0 for d, g in cfg.segments),
+            f"segments must be (duration_s > 0, 'run' | 'walk') pairs, got {cfg.segments!r}",
+        )
+        total = sum(d for d, _ in cfg.segments)
+        _check(
+            abs(total - cfg.duration_s) < 1e-6,
+            f"segments must add up to duration_s ({cfg.duration_s:g} s), got {total:g} s",
+        )
+        _check(
+            cfg.segments[0][1] == "run" and cfg.segments[-1][1] == "run",
+            "the first and last segments must be 'run' (start and stop are from running)",
+        )
+    _check(60 <= cfg.walk_cadence_spm <= 160, "walk_cadence_spm must be within 60-160")
+    walk_step_ms = 60000.0 / cfg.walk_cadence_spm
+    _check(
+        walk_step_ms < cfg.walk_contact_ms < 1.8 * walk_step_ms,
+        "walk_contact_ms must be longer than a walking step (double support) and shorter"
+        f" than 1.8 steps, i.e. within {walk_step_ms:.0f}-{1.8 * walk_step_ms:.0f} ms",
+    )
+    _check(cfg.walk_speed_mps > 0, "walk_speed_mps must be > 0")
+    _check(cfg.turn_every_s >= 0, "turn_every_s must be >= 0")
+    if cfg.turn_every_s > 0:
+        _check(
+            0 < cfg.turn_s < cfg.turn_every_s,
+            "turn_s must be > 0 and shorter than turn_every_s",
+        )
+        _check(abs(cfg.turn_deg) <= 360, "turn_deg must be within -360..360")
 
 
 def _validate_timing(cfg: SimConfig) -> None:
@@ -475,6 +538,13 @@ class _Schedule:
     n: int
     run_start: float
     run_end: float
+    walk: BoolArray  # stance of a walking step
+    speed: FloatArray  # forward speed (m/s) of the step that stance begins
+    turns: _Turns
+
+    @property
+    def walking(self) -> bool:
+        return bool(self.walk.any())
 
     @property
     def to(self) -> FloatArray:
@@ -496,10 +566,16 @@ def _build_schedule(cfg: SimConfig) -> _Schedule:
         i = 0 if side > 0 else 1
         return (cfg.contact_ms[i] + cfg.contact_drift_ms[i] * frac) / 1000.0
 
+    bounds = cfg.segment_bounds()
+
+    def walking_at(t: float) -> bool:
+        return any(a <= t < b and g == "walk" for a, b, g in bounds)
+
     # Push-off stances: the first foot's heel lifts exactly at run_start.
     c0, c1 = nominal_contact(first, 0.0), nominal_contact(-first, 0.0)
     ic = [run_start - HEEL_OFF_FRAC * c0, run_start - HEEL_OFF_FRAC * c0 + nominal_step]
     contact, side, drop = [c0, c1], [first, -first], [0.0, 0.0]
+    walk, speed = [False, False], [cfg.speed_mps, cfg.speed_mps]
     t = ic[1] + nominal_step
     draws = np.empty((0, 2))
     k = 0
@@ -509,16 +585,25 @@ def _build_schedule(cfg: SimConfig) -> _Schedule:
             k = 0
         s = first if (len(ic) % 2 == 0) else -first
         frac = _drift_frac(cfg, t)
-        step = (
-            60.0
-            / (cfg.cadence_spm + cfg.cadence_drift_spm * frac)
-            * (1 + cfg.step_cv * draws[k, 0])
-        )
-        c = min(nominal_contact(s, frac) * (1 + cfg.step_cv * draws[k, 1]), step)
+        w = walking_at(t)
+        if w:
+            # walking: double support, so contact is longer than the step
+            step = 60.0 / cfg.walk_cadence_spm * (1 + cfg.step_cv * draws[k, 0])
+            c = cfg.walk_contact_ms / 1000.0 * (1 + cfg.step_cv * draws[k, 1])
+            c = min(c, 1.8 * step)
+        else:
+            step = (
+                60.0
+                / (cfg.cadence_spm + cfg.cadence_drift_spm * frac)
+                * (1 + cfg.step_cv * draws[k, 0])
+            )
+            c = min(nominal_contact(s, frac) * (1 + cfg.step_cv * draws[k, 1]), step)
         i = 0 if s > 0 else 1
         ic.append(t)
         contact.append(c)
         side.append(s)
+        walk.append(w)
+        speed.append(cfg.walk_speed_mps if w else cfg.speed_mps)
         drop.append(cfg.hip_drop_deg[i] + cfg.hip_drop_drift_deg[i] * frac)
         k += 1
         if t > run_end:
@@ -546,7 +631,47 @@ def _build_schedule(cfg: SimConfig) -> _Schedule:
         n=n,
         run_start=run_start,
         run_end=run_end,
+        walk=np.array(walk[:m], dtype=bool),
+        speed=np.array(speed[:m]),
+        turns=_Turns.build(cfg, run_start, float(ic_a[n + 2])),
     )
+
+
+@dataclass(frozen=True)
+class _Turns:
+    """Heading changes of an outdoor course: each a C2 smoothstep of ``turn_deg``."""
+
+    start: FloatArray  # s
+    duration_s: float
+    angle_rad: float
+
+    @staticmethod
+    def build(cfg: SimConfig, run_start: float, landing: float) -> _Turns:
+        if cfg.turn_every_s <= 0:
+            return _Turns(np.zeros(0), 1.0, 0.0)
+        k = np.arange(1, int((landing - run_start) / cfg.turn_every_s) + 1)
+        start = np.asarray(run_start + k * cfg.turn_every_s, dtype=np.float64)
+        start = start[start + cfg.turn_s < landing]  # whole turns, ended before the stop
+        return _Turns(start, cfg.turn_s, math.radians(cfg.turn_deg))
+
+    def heading(self, t: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Heading (rad, 0 = initial +x) and its first two time derivatives."""
+        h = np.zeros(t.shape)
+        dh = np.zeros(t.shape)
+        ddh = np.zeros(t.shape)
+        if self.start.size == 0:
+            return h, dh, ddh
+        d = self.duration_s
+        done = np.searchsorted(self.start + d, t, side="right")  # turns completed
+        h += done * self.angle_rad
+        i = np.searchsorted(self.start, t, side="right") - 1
+        inside = (i >= 0) & (i >= done)
+        x = np.where(inside, (t - self.start[np.clip(i, 0, None)]) / d, 0.0)
+        # smoothstep 6x^5 - 15x^4 + 10x^3: zero rate and acceleration at both ends
+        h += np.where(inside, self.angle_rad * x**3 * (10 - 15 * x + 6 * x * x), 0.0)
+        dh += np.where(inside, self.angle_rad * 30 * x * x * (1 - x) ** 2 / d, 0.0)
+        ddh += np.where(inside, self.angle_rad * 60 * x * (1 - x) * (1 - 2 * x) / d**2, 0.0)
+        return h, dh, ddh
 
 
 # ---------------------------------------------------------------------------------
@@ -571,12 +696,83 @@ def _com_force_world(sch: _Schedule, t: FloatArray, impact_scale: float = 1.0) -
     f[:, 2] = np.where(stance, amp * s1, f[:, 2])
     f[:, 0] = np.where(stance, -PELVIS_BRAKE_G * G * np.sin(2 * math.pi * u), 0.0)
     f[:, 1] = np.where(stance, -sch.side[jr] * PELVIS_ML_G * G * s1, 0.0)
+    if sch.walking:
+        _add_walking_forces(sch, t, j, running, f)
+    if sch.turns.start.size:
+        _add_heading(sch, t, jr, running, f)
     # Impact transient at every real contact and at the final landing, kept inside
     # stance so that flight reads exactly zero.
     jt = np.clip(j, 2, n + 2)
     s = t - sch.ic[jt]
-    f[:, 2] += impact_scale * _impact(np.where(j >= 2, s, -1.0), _PELVIS_IMPACT)
+    impact = impact_scale * _impact(np.where(j >= 2, s, -1.0), _PELVIS_IMPACT)
+    if sch.walking:
+        impact *= np.where(sch.walk[jt], WALK_PELVIS_IMPACT_SCALE, 1.0)
+    f[:, 2] += impact
     return f
+
+
+def _add_walking_forces(
+    sch: _Schedule, t: FloatArray, j: npt.NDArray[np.int64], running: BoolArray, f: FloatArray
+) -> None:
+    """Walking stances: an "M"-shaped leg force, and two legs loaded in double support.
+
+    The running shapes written by the caller are replaced wherever the latest stance
+    is a walking one; the previous stance adds its force while it lasts (double
+    support). Each leg's vertical impulse is still body weight x its step time.
+    """
+    n = sch.n
+    total = np.zeros((t.size, 3))
+    any_walk = np.zeros(t.size, dtype=bool)
+    for back in (0, 1):
+        jb = np.clip(j - back, 2, n + 1)
+        c = sch.contact[jb]
+        step = sch.ic[jb + 1] - sch.ic[jb]
+        u = (t - sch.ic[jb]) / c
+        active = running & (j - back >= 2) & (u >= 0.0) & (u < 1.0)
+        w = sch.walk[jb]
+        shape_int = np.where(w, _walk_shape_integral(), 2.0 / math.pi)
+        amp = G * step / (c * shape_int)
+        s1 = np.sin(math.pi * u)
+        vert = amp * np.where(w, _walk_shape(u), s1)
+        on = active & (w | (back == 0))
+        total[:, 2] += np.where(on, vert, 0.0)
+        total[:, 0] += np.where(on, -PELVIS_BRAKE_G * G * np.sin(2 * math.pi * u), 0.0)
+        total[:, 1] += np.where(on, -sch.side[jb] * PELVIS_ML_G * G * s1, 0.0)
+        any_walk |= active & w
+    f[any_walk] = total[any_walk]
+
+
+def _walk_shape(u: FloatArray) -> FloatArray:
+    """One leg's vertical force over a walking stance (u: 0..1), peak near 1.2."""
+    w = np.clip(u, 0.0, 1.0) ** WALK_FORCE_WARP
+    return np.sin(math.pi * w) + WALK_FORCE_K * np.sin(3 * math.pi * w)
+
+
+@lru_cache(maxsize=1)
+def _walk_shape_integral() -> float:
+    """Integral of ``_walk_shape`` over 0..1 (the impulse per unit amplitude)."""
+    u = np.linspace(0.0, 1.0, 200001)
+    y = _walk_shape(u)
+    return float(np.sum(0.5 * (y[1:] + y[:-1])) * (u[1] - u[0]))
+
+
+def _add_heading(
+    sch: _Schedule, t: FloatArray, jr: npt.NDArray[np.int64], running: BoolArray, f: FloatArray
+) -> None:
+    """Turns: horizontal forces follow the heading, plus the centripetal force.
+
+    The centripetal acceleration (speed x turn rate) can only come from the ground, so
+    it is spread over stance in proportion to the vertical force (whose mean over a
+    step is g); in flight the runner follows a straight line.
+    """
+    h, dh, _ = sch.turns.heading(t)
+    ch, sh = np.cos(h), np.sin(h)
+    fx, fy = f[:, 0].copy(), f[:, 1].copy()
+    f[:, 0] = ch * fx - sh * fy
+    f[:, 1] = sh * fx + ch * fy
+    lat = np.where(running, sch.speed[jr] * dh * f[:, 2] / G, 0.0)
+    f[:, 0] += -sh * lat
+    f[:, 1] += ch * lat
 
 
 def _pelvis_euler(cfg: SimConfig, sch: _Schedule, t: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -605,6 +801,9 @@ def _pelvis_euler(cfg: SimConfig, sch: _Schedule, t: FloatArray) -> tuple[FloatA
     dpitch = np.where(in_run, half_tilt * np.cos(2 * math.pi * us) * 2 * dphase, 0.0)
     yaw = np.where(in_run, half_rot * side * np.sin(math.pi * us), 0.0)
     dyaw = np.where(in_run, half_rot * side * np.cos(math.pi * us) * dphase, 0.0)
+    if sch.turns.start.size:
+        h, dh, _ = sch.turns.heading(t)
+        yaw, dyaw = yaw + h, dyaw + dh
     return np.stack([roll, pitch, yaw], axis=1), np.stack([droll, dpitch, dyaw], axis=1)
 
 
@@ -631,6 +830,20 @@ def _vertical_oscillation_cm(sch: _Schedule) -> FloatArray:
         z += _impact_displacement(s, _PELVIS_IMPACT)
         z -= s * z[:, -1:] / step  # periodic: same height at both ICs
         out[b0 : b0 + len(js)] = (z.max(axis=1) - z.min(axis=1)) * 100.0
+    if sch.walking:
+        # Steps in or next to walking (two legs loaded): integrate the force numerically.
+        js = np.arange(2, sch.n + 2)
+        near = sch.walk[js] | sch.walk[js - 1] | sch.walk[js + 1]
+        for i in np.flatnonzero(near):
+            j = int(js[i])
+            step_s = float(sch.ic[j + 1] - sch.ic[j])
+            s = grid * step_s
+            a = _com_force_world(sch, sch.ic[j] + s)[:, 2] - G
+            ds = s[1] - s[0]
+            v = np.concatenate([[0.0], np.cumsum(0.5 * (a[1:] + a[:-1]) * ds)])
+            z = np.concatenate([[0.0], np.cumsum(0.5 * (v[1:] + v[:-1]) * ds)])
+            z -= s * z[-1] / step_s
+            out[i] = (z.max() - z.min()) * 100.0
     return out
 
 
@@ -648,6 +861,8 @@ class _FootTrack:
     to: FloatArray  # toe-off of each stance but the landing
     ho: FloatArray  # heel-off of the same stances
     next_ic: FloatArray  # the contact that ends each swing (each gets an impact)
+    impact_scale: FloatArray | None = None  # per next_ic (walking contacts are softer)
+    turns: _Turns | None = None  # heading changes (outdoor course)
 
 
 def _foot_track(cfg: SimConfig, sch: _Schedule, side: float) -> _FootTrack:
@@ -658,9 +873,25 @@ def _foot_track(cfg: SimConfig, sch: _Schedule, side: float) -> _FootTrack:
     ff = ic + FOOT_FLAT_FRAC * c
     swing = ic[1:] - to[:-1]
     rate_to = TOE_OFF_RATE_FACTOR * PITCH_TO_DEG / (c[:-1] * (1 - HEEL_OFF_FRAC))
-    pitch = _pitch_keyframes(ho[:-1], to[:-1], swing, rate_to, ic[1:], ff[1:])
-    heel_x, heel_z = _heel_keyframes(cfg, ho[:-1], to[:-1], swing, rate_to, ic)
-    return _FootTrack(side, pitch, heel_x, heel_z, to[:-1], ho[:-1], ic[1:])
+    walk = sch.walk[js[:-1]] if sch.walking else None
+    pitch = _pitch_keyframes(ho[:-1], to[:-1], swing, rate_to, ic[1:], ff[1:], walk)
+    dist = _distance(sch)[js]
+    speed = sch.speed[js]
+    heel_x, heel_z = _heel_keyframes(cfg, ho[:-1], to[:-1], swing, rate_to, ic, dist, speed)
+    scale = np.where(sch.walk[js[1:]], WALK_FOOT_IMPACT_SCALE, 1.0) if sch.walking else None
+    turns = sch.turns if sch.turns.start.size else None
+    return _FootTrack(side, pitch, heel_x, heel_z, to[:-1], ho[:-1], ic[1:], scale, turns)
+
+
+def _distance(sch: _Schedule) -> FloatArray:
+    """Distance (m) the runner has covered at each contact (0 at the first).
+
+    Each step covers its own speed x step time, so with one speed throughout the heel
+    landings are exactly speed x stride apart.
+    """
+    d = np.zeros(sch.ic.size)
+    d[1:] = np.cumsum(sch.speed[1:] * np.diff(sch.ic))
+    return d
 
 
 def _pitch_keyframes(
@@ -670,10 +901,18 @@ def _pitch_keyframes(
     rate_to: FloatArray,
     next_ic: FloatArray,
     next_ff: FloatArray,
+    walk: BoolArray | None = None,
 ) -> _Quintic:
-    """Per stride: heel-off, toe-off, max plantarflexion, max dorsiflexion, IC, foot flat."""
+    """Per stride: heel-off, toe-off, max plantarflexion, max dorsiflexion, IC, foot flat.
+
+    Walking strides (slower push-off) reach their maximum plantarflexion half a
+    toe-off rate x time later, so the pitch rate keeps its extreme at toe-off there too.
+    """
     m = ho.size
     one, zero = np.ones(m), np.zeros(m)
+    p_min = PITCH_MIN_DEG * one
+    if walk is not None:
+        p_min = np.where(walk, PITCH_TO_DEG + 0.5 * rate_to * SWING_MIN_FRAC * swing, p_min)
     times = np.stack(
         [ho, to, to + SWING_MIN_FRAC * swing, to + SWING_MAX_FRAC * swing, next_ic, next_ff],
         axis=1,
@@ -682,7 +921,7 @@ def _pitch_keyframes(
         [
             zero,
             PITCH_TO_DEG * one,
-            PITCH_MIN_DEG * one,
+            p_min,
             PITCH_MAX_DEG * one,
             PITCH_IC_DEG * one,
             zero,
@@ -700,12 +939,17 @@ def _heel_keyframes(
     swing: FloatArray,
     rate_to: FloatArray,
     ic: FloatArray,
+    dist: FloatArray,
+    speed: FloatArray,
 ) -> tuple[_Quintic, _Quintic]:
-    """Heel contact point: still in stance, toe-rocker state at TO, min-jerk swing."""
+    """Heel contact point: still in stance, toe-rocker state at TO, min-jerk swing.
+
+    ``x`` is the distance along the course (the heading turns it in the world).
+    """
     m = ho.size
     zero = np.zeros(m)
     # Heel landings one stride apart: stride length = speed x stride time.
-    x_land = cfg.speed_mps * (ic - ic[0])
+    x_land = dist - dist[0]
     th = math.radians(-PITCH_TO_DEG)  # theta = -pitch (rotation about +y)
     dth = np.radians(-rate_to)
     lever = HEEL_TO_TOE_M
@@ -716,13 +960,13 @@ def _heel_keyframes(
     z_to = lever * math.sin(th) * np.ones(m)
     vz_to = lever * math.cos(th) * dth
     az_to = -lever * math.sin(th) * dth**2
-    apex = min(max(0.11 * cfg.speed_mps, 0.12), 0.45)
+    apex = np.clip(0.11 * speed[1:], 0.12, 0.45)
     tx = np.stack([ho, to, ic[1:]], axis=1).ravel()
     px = np.stack([x_land[:-1], x_to, x_land[1:]], axis=1).ravel()
     vx = np.stack([zero, vx_to, zero], axis=1).ravel()
     axx = np.stack([zero, ax_to, zero], axis=1).ravel()
     tz = np.stack([ho, to, to + SWING_APEX_FRAC * swing, ic[1:]], axis=1).ravel()
-    pz = np.stack([zero, z_to, apex + zero, zero], axis=1).ravel()
+    pz = np.stack([zero, z_to, apex, zero], axis=1).ravel()
     vz = np.stack([zero, vz_to, zero, zero], axis=1).ravel()
     az = np.stack([zero, az_to, zero, zero], axis=1).ravel()
     return _Quintic(tx, px, vx, axx), _Quintic(tz, pz, vz, az)
@@ -749,6 +993,11 @@ def _foot_euler(
     dde = np.stack(
         [roll_a * ddb * w * w * sw, -np.radians(ddpitch), yaw_a * ddb2 * 4 * w * w * sw], axis=1
     )
+    if ft.turns is not None:
+        h, dh, ddh = ft.turns.heading(t)
+        e[:, 2] += h
+        de[:, 2] += dh
+        dde[:, 2] += ddh
     return e, de, dde, in_swing
 
 
@@ -766,14 +1015,25 @@ def _foot_signals(ft: _FootTrack, t: FloatArray) -> tuple[FloatArray, FloatArray
     lever[rocker, 0] -= HEEL_TO_TOE_M
     # Pivot acceleration: zero while it rests on the ground, the heel's in swing.
     pivot_acc = np.zeros((t.size, 3))
-    pivot_acc[:, 0] = np.where(in_swing, ft.heel_x(t)[2], 0.0)
+    _, vx, ax = ft.heel_x(t)
+    if ft.turns is None:
+        pivot_acc[:, 0] = np.where(in_swing, ax, 0.0)
+    else:
+        # along the course, turned by the heading, plus the centripetal term
+        h, dh, _ = ft.turns.heading(t)
+        ch, sh = np.cos(h), np.sin(h)
+        pivot_acc[:, 0] = np.where(in_swing, ax * ch - vx * dh * sh, 0.0)
+        pivot_acc[:, 1] = np.where(in_swing, ax * sh + vx * dh * ch, 0.0)
     pivot_acc[:, 2] = np.where(in_swing, ft.heel_z(t)[2], 0.0)
     pivot_acc[:, 2] += G
     f = _to_body(r, pivot_acc) + np.cross(alpha, lever) + np.cross(omega, np.cross(omega, lever))
     k = np.searchsorted(ft.next_ic, t, side="right") - 1
     s = np.where(k >= 0, t - ft.next_ic[np.clip(k, 0, ft.next_ic.size - 1)], -1.0)
     direction = np.asarray(FOOT_IMPACT_DIR) / np.linalg.norm(FOOT_IMPACT_DIR)
-    f += _impact(s, _FOOT_IMPACT)[:, None] * direction[None, :]
+    impact = _impact(s, _FOOT_IMPACT)
+    if ft.impact_scale is not None:
+        impact = impact * ft.impact_scale[np.clip(k, 0, ft.next_ic.size - 1)]
+    f += impact[:, None] * direction[None, :]
     return f, omega
 
 
@@ -875,6 +1135,7 @@ class Simulation:
         elif placement == "chest":
             e = np.zeros((t.size, 3))
             e[:, 1] = math.radians(CHEST_LEAN_DEG)
+            e[:, 2] = self._sch.turns.heading(t)[0]
         else:
             raise ValueError(f"unknown placement {placement!r}")
         return np.degrees(e)
@@ -905,6 +1166,10 @@ class Simulation:
         for dt, w in zip(offsets, weights, strict=True):
             f += w * _com_force_world(self._sch, t + dt, impact_scale=CHEST_IMPACT_SCALE)
         lean = math.radians(CHEST_LEAN_DEG)
+        if self._sch.turns.start.size:
+            h, _, _ = self._sch.turns.heading(t)
+            r = _rot_zyx(np.zeros(t.size), np.full(t.size, lean), h)
+            return _to_body(r, f)
         r = _rot_zyx(np.zeros(1), np.array([lean]), np.zeros(1))[0]
         return f @ r  # R^T f for each row
 
@@ -1048,10 +1313,12 @@ def _truth_rows(cfg: SimConfig, sch: _Schedule) -> list[dict[str, Any]]:
     prev_to = sch.to[js - 1]
     prev2_ic = sch.ic[js - 2]
     vo = _vertical_oscillation_cm(sch)
+    dist = _distance(sch)
     rows = []
     for i, j in enumerate(js):
         step_ms = (ic[i] - prev_ic[i]) * 1000.0 if i >= 1 else None
         stride_ms = (ic[i] - prev2_ic[i]) * 1000.0 if i >= 2 else None
+        walk = bool(sch.walk[j])
         rows.append(
             {
                 "step": i,
@@ -1059,17 +1326,19 @@ def _truth_rows(cfg: SimConfig, sch: _Schedule) -> list[dict[str, Any]]:
                 "ic_s": float(ic[i]),
                 "to_s": float(ic[i] + c[i]),
                 "contact_ms": float(c[i] * 1000.0),
-                "flight_ms": float((ic[i] - prev_to[i]) * 1000.0) if i >= 1 else None,
+                # walking has no flight (the previous foot leaves after this contact)
+                "flight_ms": (
+                    float((ic[i] - prev_to[i]) * 1000.0) if i >= 1 and not walk else None
+                ),
                 "step_ms": None if step_ms is None else float(step_ms),
                 "stride_ms": None if stride_ms is None else float(stride_ms),
                 "cadence_spm": None if step_ms is None else float(60000.0 / step_ms),
                 "duty_factor": None if stride_ms is None else float(c[i] * 1000.0 / stride_ms),
                 "pelvic_drop_deg": float(sch.drop_deg[j]),
                 "vertical_oscillation_cm": float(vo[i]),
-                "speed_mps": float(cfg.speed_mps),
-                "stride_length_m": (
-                    None if stride_ms is None else float(cfg.speed_mps * stride_ms / 1000.0)
-                ),
+                "speed_mps": float(sch.speed[j]),
+                "stride_length_m": (None if stride_ms is None else float(dist[j] - dist[j - 2])),
+                "gait": "walk" if walk else "run",
             }
         )
     return rows

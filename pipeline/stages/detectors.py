@@ -1,4 +1,4 @@
-"""Which detector reads which sensor, and which sensor speaks for which side."""
+"""Which detector reads which sensor, and which sensors are worn for which side."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from pipeline.records import Side, StepRecord
+from pipeline.stages.assemble import SourcePlan
 from pipeline.stages.pelvis import PelvisConfig, PelvisTracker
 from pipeline.stages.shoe import ShoeConfig, ShoeDetector
-from pipeline.stages.stance import ContactDetector, Stance
+from pipeline.stages.stance import ContactDetector, SensorAxes, Stance
 from pipeline.stages.trunk import TrunkConfig, TrunkDetector
 from sensors.model import Chunk
 
@@ -34,15 +35,18 @@ class DetectorConfig:
     shoe: ShoeConfig = field(default_factory=ShoeConfig)
     trunk: TrunkConfig = field(default_factory=TrunkConfig)
     pelvis: PelvisConfig = field(default_factory=PelvisConfig)
+    #: optional manual mounting per placement (otherwise axes are found from the data)
+    axes: dict[str, SensorAxes] = field(default_factory=dict)
 
 
 def make_detector(
     placement: str, fs_hz: float, has_gyro: bool, config: DetectorConfig
 ) -> ContactDetector:
+    axes = config.axes.get(placement)
     if placement in ("left_foot", "right_foot"):
         side: Side = "left" if placement == "left_foot" else "right"
-        return ShoeDetector(side, fs_hz, has_gyro, config.shoe)
-    return TrunkDetector(placement, fs_hz, has_gyro, config.trunk)
+        return ShoeDetector(side, fs_hz, has_gyro, config.shoe, axes)
+    return TrunkDetector(placement, fs_hz, has_gyro, config.trunk, axes)
 
 
 def make_trackers(
@@ -54,15 +58,19 @@ def make_trackers(
     return []
 
 
-def pick_sources(placements: Sequence[str]) -> dict[Side, str]:
-    """Shoe events are the most precise; a pelvis sensor beats a chest strap."""
-    sources: dict[Side, str] = {}
+def pick_sources(placements: Sequence[str]) -> SourcePlan:
+    """Preferred source per side (shoe, else pelvis, else chest) and all worn sensors.
+
+    Fusion is per step (see :mod:`pipeline.stages.assemble`): the preference only says
+    which sensor speaks for a side when all of them saw the step equally well.
+    """
+    preferred: dict[Side, str] = {}
     for side in ("left", "right"):
         shoe = f"{side}_foot"
         if shoe in placements:
-            sources[side] = shoe
+            preferred[side] = shoe
         elif "pelvis" in placements:
-            sources[side] = "pelvis"
+            preferred[side] = "pelvis"
         elif "chest" in placements:
-            sources[side] = "chest"
-    return sources
+            preferred[side] = "chest"
+    return SourcePlan(preferred, placements)

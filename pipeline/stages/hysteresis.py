@@ -26,6 +26,10 @@ class Hysteresis:
 
     def update(self, x: FloatArray) -> tuple[IntArray, IntArray, npt.NDArray[np.int8]]:
         n = x.shape[0]
+        # Fast path (most calls): nothing crosses the threshold that would switch.
+        if n and (float(x.min()) >= self.off if self.state else float(x.max()) <= self.on):
+            none = np.zeros(0, dtype=np.int64)
+            return none, none, np.full(n, self.state, dtype=np.int8)
         trig = np.full(n, -1, dtype=np.int8)
         trig[x > self.on] = 1
         trig[x < self.off] = 0

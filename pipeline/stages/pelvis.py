@@ -9,19 +9,21 @@ How (``docs/pelvis.md`` has the reasoning, the figures and the references):
   bounded buffer. Still periods (standing) are detected as they end. Nothing here
   depends on the stances, so the buffer is identical however the stream is cut.
 * ``enrich`` (once per stance, in release order): gravity in W from the specific force
-  averaged over two strides around mid-stance, with a triangular window (two running
-  sums make that three lookups). Over a stride the mean specific force of the trunk is
-  exactly gravity (its velocity is periodic), so this 'up' has none of the
-  stride-periodic error of an AHRS fed with running accelerations, and a window
-  symmetric about mid-stance cancels a gyro bias to first order. The pelvis frame: up
+  averaged over the last stride before the look-ahead horizon (edges in flight; a
+  triangular window over two strides around mid-stance where the data reach that far,
+  e.g. at the end of a recording). Over a stride the mean specific force of the trunk
+  is exactly gravity (its velocity is periodic), so this 'up' has none of the
+  stride-periodic error of an AHRS fed with running accelerations; it is carried from
+  the window's centre to mid-stance by the drift of W (the gyro bias estimate). The pelvis frame: up
   from neutral (a standing period when there was one, else from running, see
   :meth:`PelvisTracker._neutral`), forward from the braking-then-propulsion force of
   stance, left = up x forward. Angles (Baker 2001): obliquity = elevation of the left
   axis, rotation = its heading, tilt = depression of the forward axis (+ anterior).
 
-The tracker answers for a stance once it holds ``lookahead_s`` of samples after its
-toe-off: the stride window reaches one stride past mid-stance, so pelvis metrics make a
-step appear that much later.
+The tracker answers for a stance once it holds ``lookahead_s`` (0.2 s) of samples after
+its toe-off, so a step is out within the 300 ms live-latency budget (issue #3). Only a
+stance in the first ``resume_s`` after a data gap (the gyro chain broken, so no stride
+of history) waits until ``resume_s`` after the gap.
 """
 
 from __future__ import annotations
@@ -79,7 +81,10 @@ class PelvisConfig:
     #: samples kept; more than the stride window plus what a stalled sensor holds back
     history_s: float = 20.0
     #: samples after toe-off needed before a stance is measured (latency of the metrics)
-    lookahead_s: float = 1.2
+    lookahead_s: float = 0.2
+    #: after a data gap (the gyro chain broken), stances wait for this much gap-free data
+    #: from the gap: their stride window cannot reach back past it
+    resume_s: float = 1.2
     #: stride assumed before the first measured one, and the accepted range
     default_stride_s: float = 0.7
     min_stride_s: float = 0.4
@@ -165,6 +170,10 @@ class PelvisTracker:
         self._was_still = False
         self._flips = 0
         self.standings: deque[Standing] = deque(maxlen=8)
+        # first row after each recent data gap (not a still/moving change), and the
+        # strapdown's segment number of the last row
+        self._gap_starts: deque[float] = deque(maxlen=64)
+        self._raw_seg: float | None = None
         self.state = PelvisState(stride_s=c.default_stride_s)
         self.complete_until_s = float("-inf")
         self.measured = 0
@@ -181,7 +190,10 @@ class PelvisTracker:
         for piece in chunk.split(self._piece):
             assert piece.gyr_dps is not None
             self._append(self._strapdown.push(piece.t_s, piece.acc_mps2, piece.gyr_dps))
-        self.complete_until_s = float(chunk.t_s[-1]) - self.config.lookahead_s
+        last = float(chunk.t_s[-1])
+        self.complete_until_s = last - self.config.lookahead_s
+        if self._gap_starts and last < self._gap_starts[-1] + self.config.resume_s:
+            self.complete_until_s = min(self.complete_until_s, self._gap_starts[-1])
 
     def flush(self) -> None:
         self._append(self._strapdown.flush())
@@ -198,6 +210,12 @@ class PelvisTracker:
         )
         # Standing and moving rows never share a segment, so no stride window averages
         # across the start or the end of running (the mean force there is not gravity).
+        raw = rows[:, ROW_SEG]
+        prev = raw[0] if self._raw_seg is None else self._raw_seg
+        new = np.flatnonzero(np.diff(raw, prepend=prev) != 0)
+        if new.size:
+            self._gap_starts.append(float(rows[new[-1], ROW_T]))
+        self._raw_seg = float(raw[-1])
         flips = np.cumsum(still != np.concatenate([[self._was_still], still[:-1]]))
         rows[:, ROW_SEG] += self._flips + flips
         self._flips += int(flips[-1])
@@ -319,6 +337,12 @@ class PelvisTracker:
         # result depend on how the stream was cut.
         horizon = to + c.lookahead_s - 2.0 / self.row_rate_hz
         t, x = self.buf.t, self.buf.x
+        # a stance soon after a data gap was held back until resume_s after the gap
+        a = int(t.searchsorted(ic))
+        if 0 < a < t.shape[0]:
+            t_seg = float(t[int(x[:, ROW_SEG].searchsorted(x[a, ROW_SEG]))])
+            if t_seg in self._gap_starts:
+                horizon = max(horizon, t_seg + c.resume_s - 2.0 / self.row_rate_hz)
         n = int(t.searchsorted(horizon, side="right"))
         t, x = t[:n], x[:n]
         lo = int(t.searchsorted(ic, side="right"))  # t[lo - 1] <= ic < t[lo]
@@ -334,8 +358,10 @@ class PelvisTracker:
         window = self._window(t, x, lo, ic, to, mid, ref, stride)
         if isinstance(window, str):
             return window
-        g, r_mean, ta, span = window
-        up = vunit(g)  # gravity direction in W around mid-stance
+        g, r_mean, ta, span, t_win = window
+        if ta < st.gait_since_s + 0.5 * stride:
+            return "change of gait"  # the (trailing) window reaches back to the change
+        up = up_win = vunit(g)  # gravity direction in W at the window's centre t_win
         ia, ib = (int(i) for i in t.searchsorted((ta, ta + span)))
         ia, ib = min(max(ia, 1), n - 1), min(max(ib, 1), n - 1)
         if abs(self._turn_rate(x[(ia, ib), ROW_R].tolist(), up, span)) > self._max_turn:
@@ -349,6 +375,10 @@ class PelvisTracker:
         if standing is not None and standing.t_end_s > st.standing_seen:
             st.bias = standing.gyr_rad_s
             st.standing_seen = standing.t_end_s
+        # The window ends before the look-ahead horizon, so its centre t_win lies up to
+        # a stride before mid-stance: carry 'up' over by the drift of W (the gyro bias
+        # known so far) from t_win to t_ref.
+        up = vunit(vadd(up, vcross(mat_vec(r_ref, st.bias), up), t_ref - t_win))
         self._update_bias(t_ref, float(seg[ref]), up, r_ref)
         # W turns at drift = R bias relative to the world: within the stance 'up' in W
         # moves by drift x up x (t - t_ref) (first order; < 0.01° at 1°/s)
@@ -362,7 +392,7 @@ class PelvisTracker:
         frac = (ic - float(t[lo - 1])) / float(t[lo] - t[lo - 1])
         r_ic = [p + frac * (q - p) for p, q in zip(r_a, r_b, strict=True)]
         up_ic = mat_tvec(r_ic, vadd(up, drift_up, ic - t_ref))
-        up_n = self._neutral(standing, up_ic, mat_tvec(r_mean, up))
+        up_n = self._neutral(standing, up_ic, mat_tvec(r_mean, up_win))
         if up_n is None:
             return "no forward direction yet"
         fwd = vunit(vreject(st.forward_sum, up_n))
@@ -415,8 +445,8 @@ class PelvisTracker:
         mid: float,
         m: int,
         stride: float,
-    ) -> tuple[Vec, list[float], float, float] | str:
-        """Gravity sum in W, mean attitude, start and span of the stance's stride window.
+    ) -> tuple[Vec, list[float], float, float, float] | str:
+        """Gravity sum in W, mean attitude, start, span and centre of the stride window.
 
         The window must avoid data gaps and standing. Preferred: a triangular window
         over two strides centred on mid-stance (row ``m``). Its spectrum, sinc², is zero
@@ -436,7 +466,8 @@ class PelvisTracker:
             g = triangle_sum(x[:, _S2], m, half)
             ra, rb = x[(m + h0, m - h0 - 1), _SR].tolist()
             r_mean = [(p - q) / (2 * h0 + 1) for p, q in zip(ra, rb, strict=True)]
-            return g, r_mean, float(t[m]) - stride, 2.0 * stride
+            tm = float(t[m])
+            return g, r_mean, tm - stride, 2.0 * stride, tm
         # one stride inside the gap-free stretch that holds the stance
         a = int(seg.searchsorted(seg[lo], side="left"))
         b = int(seg.searchsorted(seg[lo], side="right"))
@@ -457,7 +488,7 @@ class PelvisTracker:
         fa, fb = x[(j - 1, i - 1), _S1].tolist()
         ra, rb = x[(j - 1, i - 1), _SR].tolist()
         r_mean = [(p - q) / (j - i) for p, q in zip(ra, rb, strict=True)]
-        return vadd(fa, fb, -1.0), r_mean, start, stride
+        return vadd(fa, fb, -1.0), r_mean, start, stride, start + 0.5 * stride
 
     def _neutral(self, standing: Standing | None, up_ic: Vec, mean_up: Vec) -> Vec | None:
         """Neutral 'up' in the sensor frame (None before any forward direction is known).

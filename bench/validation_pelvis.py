@@ -25,7 +25,7 @@ import numpy as np
 from pipeline.engine import Pipeline, run_all
 from pipeline.records import StepRecord
 from sensors.model import GRAVITY_MPS2, Chunk
-from sensors.simulator import SimConfig, Simulation, simulate
+from sensors.simulator import SimConfig, Simulation, rotation_zyx_deg, simulate
 
 #: drop targets from the issue: MAE per step, bias per side, drift seen to within
 TARGET_MAE_DEG, TARGET_BIAS_DEG, TARGET_DRIFT_DEG = 0.5, 0.3, 0.3
@@ -48,39 +48,19 @@ class CaseResult:
     seconds: float
 
 
-def _rot_zyx(e_deg: np.ndarray) -> np.ndarray:
-    phi, theta, psi = np.radians(e_deg).T
-    cf, sf, ct, st, cp, sp = (
-        np.cos(phi),
-        np.sin(phi),
-        np.cos(theta),
-        np.sin(theta),
-        np.cos(psi),
-        np.sin(psi),
-    )
-    return np.stack(
-        [
-            np.stack([cp * ct, cp * st * sf - sp * cf, cp * st * cf + sp * sf], -1),
-            np.stack([sp * ct, sp * st * sf + cp * cf, sp * st * cf - cp * sf], -1),
-            np.stack([-st, ct * sf, ct * cf], -1),
-        ],
-        -2,
-    )
-
-
 def baker_angles(sim: Simulation, t: np.ndarray, stride_s: float | None = None) -> np.ndarray:
     """Truth (obliquity, tilt - neutral tilt, rotation) in deg, Baker (2001) convention:
     elevation of the left axis, depression of the forward axis over cos(obliquity),
     heading of the left axis. With ``stride_s``, rotation is taken against the heading
     trend over two strides around the middle of ``t`` (a bend), as the tracker does."""
-    r = _rot_zyx(sim.segment_euler_deg("pelvis", t))
+    r = rotation_zyx_deg(sim.segment_euler_deg("pelvis", t))
     obl = np.degrees(np.arcsin(r[:, 2, 1]))
     tilt = np.degrees(np.arcsin(-r[:, 2, 0] / np.cos(np.radians(obl))))
     rot = np.degrees(np.unwrap(np.arctan2(-r[:, 0, 1], r[:, 1, 1])))
     if stride_s is not None:
         mid = 0.5 * (t[0] + t[-1])
         ends = np.array([mid - stride_s, mid + stride_s])
-        re = _rot_zyx(sim.segment_euler_deg("pelvis", ends))
+        re = rotation_zyx_deg(sim.segment_euler_deg("pelvis", ends))
         he = np.degrees(np.unwrap(np.arctan2(-re[:, 0, 1], re[:, 1, 1])))
         he += 360.0 * np.round((rot[len(rot) // 2] - he.mean()) / 360.0)
         rot = rot - (he[1] - he[0]) / (2.0 * stride_s) * (t - mid)

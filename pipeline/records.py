@@ -8,6 +8,7 @@ fields: a metric added later needs no change to any sink.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
@@ -97,6 +98,35 @@ class StepRecord:
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
+    @classmethod
+    def from_csv_row(cls, row: Mapping[str, str | None]) -> StepRecord:
+        """A ``steps.csv`` row back as a record (the inverse of the CSV sink).
+
+        Raises ``ValueError`` naming the column when a cell is not what it should be.
+        """
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            cell = row.get(f.name)
+            if not f.init or cell is None:
+                continue
+            try:
+                if f.name in _TEXT_FIELDS:
+                    values[f.name] = cell
+                elif f.name == "index":
+                    values[f.name] = int(cell)
+                else:
+                    values[f.name] = float(cell) if cell != "" else None
+            except ValueError:
+                raise ValueError(f"column '{f.name}': not a number: {cell!r}") from None
+        if values.get("side") not in SIDES:
+            raise ValueError(f"column 'side': expected left or right, got {row.get('side')!r}")
+        for name in ("ic_s", "to_s", "contact_ms"):
+            if values.get(name) is None:
+                raise ValueError(f"column '{name}' is empty")
+        if values.get("gait") not in (None, "run", "walk"):
+            raise ValueError(f"column 'gait': expected run or walk, got {values['gait']!r}")
+        return cls(**values)
+
     @property
     def time_s(self) -> float:
         return self.to_s
@@ -136,6 +166,9 @@ class SensorStatus:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+_TEXT_FIELDS = frozenset({"side", "gait", "source"})
 
 
 def fmt_cell(value: Any) -> str:

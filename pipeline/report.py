@@ -53,22 +53,6 @@ class RunData:
     history: list[Session] = field(default_factory=list)
 
 
-_FLOAT_FIELDS = {
-    "ic_s",
-    "to_s",
-    "contact_ms",
-    "flight_ms",
-    "step_ms",
-    "stride_ms",
-    "cadence_spm",
-    "duty_factor",
-    "pelvic_drop_deg",
-    "impact_peak_g",
-    "stride_length_m",
-    "speed_mps",
-}
-
-
 def load_run(directory: Path) -> RunData:
     """Read a run directory; raises :class:`ReportError` naming the missing/bad file."""
     steps_path, summary_path = directory / "steps.csv", directory / "summary.json"
@@ -92,22 +76,13 @@ def load_run(directory: Path) -> RunData:
 
 
 def _read_steps(path: Path) -> list[StepRecord]:
-    out: list[StepRecord] = []
     with open(path, newline="", encoding="utf-8") as fh:
+        out = []
         for i, row in enumerate(csv.DictReader(fh)):
-            values: dict[str, Any] = {}
-            for name in _FLOAT_FIELDS:
-                cell = row.get(name)
-                values[name] = float(cell) if cell not in (None, "") else None
-            if row.get("side") not in SIDES or values["ic_s"] is None:
-                raise ValueError(f"{path} row {i + 2}: not a step row")
-            out.append(
-                StepRecord(
-                    side=row["side"],  # type: ignore[arg-type]
-                    gait="walk" if row.get("gait") == "walk" else "run",
-                    **values,
-                )
-            )
+            try:
+                out.append(StepRecord.from_csv_row(row))
+            except ValueError as err:
+                raise ValueError(f"{path} line {i + 2}: {err}") from None
     return out
 
 

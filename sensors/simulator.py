@@ -452,6 +452,12 @@ def _rot_zyx(phi: FloatArray, theta: FloatArray, psi: FloatArray) -> FloatArray:
     return r
 
 
+def rotation_zyx_deg(e_deg: FloatArray) -> FloatArray:
+    """World-from-segment matrices for (n, 3) Euler angles (roll, pitch, yaw) in deg."""
+    e = np.radians(np.asarray(e_deg, dtype=float))
+    return _rot_zyx(e[:, 0], e[:, 1], e[:, 2])
+
+
 def _omega_body(e: FloatArray, de: FloatArray) -> FloatArray:
     """Body-frame angular velocity (rad/s) from ZYX Euler angles (phi, theta, psi) and rates."""
     phi, theta = e[:, 0], e[:, 1]

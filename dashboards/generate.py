@@ -603,36 +603,34 @@ def live_run() -> Dashboard:
         w=4,
         h=5,
     )
-    d.add(
-        gauge(
+    for title, description, field in (
+        (
             "Hip drop symmetry",
             "Symmetry index of hip drop, this run so far: 100 (L - R) / mean(L, R);"
             " positive = the left leg drops more.",
-            [target(summary_last("pelvic_drop_deg_si_pct"))],
-            lo=-40.0,
-            hi=40.0,
-            unit="percent",
-            decimals=0,
-            th=si_zones(),
+            "pelvic_drop_deg_si_pct",
         ),
-        w=4,
-        h=5,
-    )
-    d.add(
-        gauge(
+        (
             "Step time symmetry",
             "Symmetry index of step time, this run so far (positive = steps onto the left"
             " foot take longer).",
-            [target(summary_last("step_ms_si_pct"))],
-            lo=-40.0,
-            hi=40.0,
-            unit="percent",
-            decimals=0,
-            th=si_zones(),
+            "step_ms_si_pct",
         ),
-        w=4,
-        h=5,
-    )
+    ):
+        d.add(
+            gauge(
+                title,
+                description,
+                [target(summary_last(field))],
+                lo=-40.0,
+                hi=40.0,
+                unit="percent",
+                decimals=0,
+                th=si_zones(),
+            ),
+            w=4,
+            h=5,
+        )
 
     d.row("Over the run")
     d.add(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
+
 import numpy as np
 import numpy.typing as npt
 
@@ -23,6 +25,39 @@ class Hysteresis:
         self.on = on
         self.off = off
         self.state = state
+
+    def switches(self, x: FloatArray) -> list[tuple[int, int]]:
+        """The switches in ``x`` in order, as ``(index, new state)``; they alternate.
+
+        Cheaper than :meth:`update` when the per-sample state is not needed: a switch
+        to 0 is the first sample below ``off`` after the last switch to 1 and vice
+        versa, so a few bisections over the threshold crossings find them all.
+        """
+        state = self.state
+        if state:
+            lows = np.flatnonzero(x < self.off)
+            if lows.size == 0:
+                return []
+            highs = np.flatnonzero(x > self.on)
+        else:
+            highs = np.flatnonzero(x > self.on)
+            if highs.size == 0:
+                return []
+            lows = np.flatnonzero(x < self.off)
+        lo: list[int] = lows.tolist()
+        hi: list[int] = highs.tolist()
+        out: list[tuple[int, int]] = []
+        pos = 0
+        while True:
+            seq = lo if state else hi
+            k = bisect_left(seq, pos)
+            if k == len(seq):
+                break
+            pos = seq[k]
+            state = 1 - state
+            out.append((pos, state))
+        self.state = state
+        return out
 
     def update(self, x: FloatArray) -> tuple[IntArray, IntArray, npt.NDArray[np.int8]]:
         n = x.shape[0]

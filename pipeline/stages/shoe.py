@@ -32,6 +32,7 @@ Latency: the initial contact is fixed as soon as the still period starts (plus
 from __future__ import annotations
 
 import itertools
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,7 +49,6 @@ from pipeline.stages.streaming import (
     make_buffer,
     parabolic_peak,
     row_norm,
-    vec_norm,
 )
 from pipeline.stages.zupt import ZuptConfig, stride_displacement
 from sensors.model import GRAVITY_MPS2, Chunk
@@ -210,10 +210,8 @@ class ShoeDetector:
 
     def _segment(self, t: FloatArray, smooth: FloatArray) -> None:
         gap_from, self._gap_from = self._gap_from, None
-        rises, falls, _ = self._hyst.update(smooth)
-        # falls: switched to still; rises: switched to swing (sorted, alternating)
-        events = sorted([(int(i), 0) for i in falls] + [(int(i), 1) for i in rises])
-        for i, kind in events:
+        # kind 0: switched to still; 1: switched to swing (in order, alternating)
+        for i, kind in self._hyst.switches(smooth):
             if kind == 0:
                 self._open = _Still(q0=float(t[i]), gap_from=gap_from if i == 0 else None)
             elif self._open is not None:
@@ -374,18 +372,26 @@ class ShoeDetector:
         self._axis_cov = cov if self._axis is None else 0.7 * self._axis_cov + 0.3 * cov
         if self._axis is None:
             w, v = np.linalg.eigh(self._axis_cov)
-            axis = np.asarray(v[:, int(np.argmax(w))])
+            ax, ay, az = v[:, int(np.argmax(w))].tolist()
         else:
             # The axis moves little from stride to stride: a few power iterations
-            # from the previous one track it at a fraction of an eigendecomposition.
-            axis = self._axis
+            # from the previous one track it at a fraction of an eigendecomposition
+            # (3x3 in plain floats: numpy's per-call cost dwarfs the arithmetic).
+            (c00, c01, c02), (c10, c11, c12), (c20, c21, c22) = self._axis_cov.tolist()
+            ax, ay, az = self._axis.tolist()
             for _ in range(3):
-                axis = self._axis_cov @ axis
-                axis = axis / max(vec_norm(axis), 1e-12)
+                bx = c00 * ax + c01 * ay + c02 * az
+                by = c10 * ax + c11 * ay + c12 * az
+                bz = c20 * ax + c21 * ay + c22 * az
+                n = max(math.sqrt(bx * bx + by * by + bz * bz), 1e-12)
+                ax, ay, az = bx / n, by / n, bz / n
         # push-off (the first 80 ms of swing) turns the toes down
         k = max(1, int(0.08 * self.fs_hz))
-        if jq1 < x.shape[0] and float((x[jq1 : jq1 + k, 3:6] @ axis).sum()) > 0:
-            axis = -axis
+        if jq1 < x.shape[0]:
+            sx, sy, sz = x[jq1 : jq1 + k, 3:6].sum(axis=0).tolist()
+            if sx * ax + sy * ay + sz * az > 0:
+                ax, ay, az = -ax, -ay, -az
+        axis = np.array([ax, ay, az])
         self._axis = axis
         return axis
 
@@ -409,7 +415,8 @@ class ShoeDetector:
     def _event_confidence(self, t: FloatArray, i: int) -> float:
         """Lower when the extreme sits next to lost data (the true one may be in it)."""
         lo, hi = max(i - 1, 0), min(i + 2, t.shape[0])
-        if hi - lo < 2 or float(np.max(t[lo + 1 : hi] - t[lo : hi - 1])) > self._gap_s:
+        tt = t[lo:hi].tolist()
+        if hi - lo < 2 or max(b - a for a, b in itertools.pairwise(tt)) > self._gap_s:
             return 0.3
         if i == 0 or i == t.shape[0] - 1:
             return 0.5  # at the window's edge: the extreme may lie outside it

@@ -22,8 +22,25 @@ from scipy import signal
 
 from pipeline.buffer import SlidingBuffer
 
+try:  # the C core of ``signal.lfilter``, without its ~8 us of argument checking
+    from scipy.signal._sigtools import _linear_filter as _lfilter_core
+except ImportError:  # pragma: no cover - a scipy without it: the public function
+    _lfilter_core = None
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+
+
+def _lfilter(
+    b: FloatArray, a: FloatArray, x: FloatArray, zi: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """``signal.lfilter(b, a, x, axis=0, zi=zi)`` for float64 ``x`` and a ``zi`` of the
+    exact state shape (bit-identical: the same C routine)."""
+    if _lfilter_core is not None and x.dtype == np.float64:
+        y, zf = _lfilter_core(b, a, x, 0, zi)
+    else:  # pragma: no cover
+        y, zf = signal.lfilter(b, a, x, axis=0, zi=zi)
+    return np.asarray(y), np.asarray(zf)
 
 
 @lru_cache(maxsize=64)
@@ -68,8 +85,8 @@ class CausalFilter:
         if self._zi is None:
             # Start settled on the first sample so the filter does not ring in from zero.
             self._zi = self._zi0[:, None] * x[0][None, :]
-        y, self._zi = signal.lfilter(self.b, self.a, x, axis=0, zi=self._zi)
-        return np.asarray(y)
+        y, self._zi = _lfilter(self.b, self.a, x, self._zi)
+        return y
 
 
 def zero_phase_lowpass(x: FloatArray, cutoff_hz: float, fs_hz: float) -> FloatArray:
@@ -85,9 +102,9 @@ def zero_phase_lowpass(x: FloatArray, cutoff_hz: float, fs_hz: float) -> FloatAr
     first, last = x[0], x[-1]
     ext = np.concatenate([2.0 * first - x[n:0:-1], x, 2.0 * last - x[-2 : -n - 2 : -1]])
     zs = zi if ext.ndim == 1 else zi[:, None]
-    y, _ = signal.lfilter(b, a, ext, axis=0, zi=zs * ext[0])
+    y, _ = _lfilter(b, a, ext, zs * ext[0])
     y = y[::-1]
-    y, _ = signal.lfilter(b, a, y, axis=0, zi=zs * y[0])
+    y, _ = _lfilter(b, a, y, zs * y[0])
     return np.asarray(y[::-1][n:-n])
 
 

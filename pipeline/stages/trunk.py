@@ -240,10 +240,8 @@ class TrunkDetector:
         self._after_gap = True
 
     def _segment(self, t: FloatArray, smooth: FloatArray) -> None:
-        rises, falls, _ = self._hyst.update(smooth)
         after_gap, self._after_gap = self._after_gap, False
-        events = sorted([(int(i), 1) for i in rises] + [(int(i), 0) for i in falls])
-        for i, kind in events:
+        for i, kind in self._hyst.switches(smooth):
             if kind == 1:
                 self._open = _Hump(float(t[i]), cut_start=after_gap and i == 0)
             elif self._open is not None:

@@ -18,13 +18,14 @@ Definitions (``docs/alerts.md`` has the sources):
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import attrgetter
 from statistics import median
 from typing import Any, Literal
 
 from pipeline.records import SIDES, StepRecord
+from pipeline.stats import RollingMedian
 
 #: per-step metrics compared between sides (contact via GCT balance and SI)
 ASYM_METRICS: tuple[str, ...] = ("contact_ms", "step_ms", "pelvic_drop_deg", "impact_peak_g")
@@ -83,15 +84,20 @@ class RollingSides:
             raise ValueError("a rolling window needs at least one step")
         self.n = n
         self.metrics = tuple(metrics)
-        self._values: dict[str, dict[str, deque[float]]] = {
-            side: {m: deque(maxlen=n) for m in self.metrics} for side in SIDES
+        self._get = attrgetter(*self.metrics) if len(self.metrics) > 1 else None
+        self._values: dict[str, dict[str, RollingMedian]] = {
+            side: {m: RollingMedian(n) for m in self.metrics} for side in SIDES
         }
+        self._lists = {side: tuple(d.values()) for side, d in self._values.items()}
 
     def add(self, step: StepRecord) -> None:
-        for m in self.metrics:
-            value = getattr(step, m)
+        if self._get is None:
+            values: tuple[Any, ...] = (getattr(step, self.metrics[0]),)
+        else:
+            values = self._get(step)
+        for window, value in zip(self._lists[step.side], values, strict=True):
             if value is not None:
-                self._values[step.side][m].append(float(value))
+                window.append(float(value))
 
     def count(self, side: str, metric: str) -> int:
         return len(self._values[side][metric])
@@ -100,19 +106,22 @@ class RollingSides:
         return all(len(self._values[side][metric]) == self.n for side in SIDES)
 
     def median(self, side: str, metric: str) -> float | None:
-        values = self._values[side][metric]
-        return median(values) if values else None
+        return self._values[side][metric].median()
 
     def per_side(self) -> dict[str, dict[str, float | None]]:
         return {side: {m: self.median(side, m) for m in self.metrics} for side in SIDES}
 
     def snapshot(self) -> dict[str, Any]:
-        return {side: {m: list(v) for m, v in d.items()} for side, d in self._values.items()}
+        return {side: {m: list(v.order) for m, v in d.items()} for side, d in self._values.items()}
 
     def restore(self, state: dict[str, Any]) -> None:
         for side, d in state.items():
             for m, values in d.items():
-                self._values[side][m] = deque(values, maxlen=self.n)
+                window = RollingMedian(self.n)
+                for value in values[-self.n :]:
+                    window.append(value)
+                self._values[side][m] = window
+        self._lists = {side: tuple(d.values()) for side, d in self._values.items()}
 
 
 @dataclass(slots=True)

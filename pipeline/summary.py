@@ -7,6 +7,7 @@ per-window figures (``pipeline.asymmetry.WindowedAsymmetry``)."""
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Any
 
 from pipeline.asymmetry import (
@@ -54,6 +55,8 @@ class RunSummary:
         self._stride_steps = 0
         self._impact_sum_g = 0.0
         self._impact_steps = 0
+        self._get = attrgetter(*METRICS)
+        self._lists = {side: tuple(self.stats[side].values()) for side in SIDES}
 
     def add_step(self, step: StepRecord) -> None:
         self.steps[step.side] += 1
@@ -63,8 +66,9 @@ class RunSummary:
             self.first_ic_s = step.ic_s
         self.last_to_s = step.to_s
         self.contact_total_ms[step.side] += step.contact_ms
-        for name, stat in self.stats[step.side].items():
-            stat.add(getattr(step, name))
+        for stat, value in zip(self._lists[step.side], self._get(step), strict=True):
+            if value is not None:
+                stat.add(value)
         if step.stride_length_m is not None:
             self._stride_sum_m += step.stride_length_m
             self._stride_steps += 1

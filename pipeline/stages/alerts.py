@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import copy
 import math
-from collections import deque
 from dataclasses import dataclass, field
 from statistics import median
 from typing import Any, Literal
 
 from pipeline.asymmetry import GCT_BALANCED_MAX_PCT, RollingSides, gct_balance_left_pct
 from pipeline.records import SIDES, Alert, StepRecord
+from pipeline.stats import RollingMedian
 from pipeline.summary import run_distance_m
 from pipeline.training import TrainingContext, Unit, fmt_load, pct_over
 
@@ -211,13 +211,17 @@ class AlertStage:
         self._base_norm: dict[str, list[float]] = {}
         self._baseline: dict[str, tuple[float, float | None, float]] | None = None
         n = cfg.drift.window_steps
-        self._drift_win: dict[str, deque[tuple[float, float | None]]] = {
-            key: deque(maxlen=2 * n if key == "cadence_spm" else n) for key in _DRIFT_KEYS
+        # per key: the window's raw values and speed-normalised ones (None: no speed)
+        self._drift_win: dict[str, tuple[RollingMedian, RollingMedian]] = {
+            key: (RollingMedian(m), RollingMedian(m))
+            for key in _DRIFT_KEYS
+            for m in (2 * n if key == "cadence_spm" else n,)
         }
         c = cfg.cadence_collapse
-        self._cadence: deque[tuple[float, float | None]] = deque(
-            maxlen=c.window_steps + c.reference_steps
-        )
+        # cadence, raw and speed-normalised: the latest window_steps, and the
+        # reference_steps before them (what falls out of the first goes into the second)
+        self._cad_now = (RollingMedian(c.window_steps), RollingMedian(c.window_steps))
+        self._cad_ref = (RollingMedian(c.reference_steps), RollingMedian(c.reference_steps))
         # across-run overload
         self._started = False
         self._first_ic_s: float | None = None
@@ -404,8 +408,10 @@ class AlertStage:
                 return []
             self._baseline = self._make_baseline()
             self._base_raw, self._base_norm = {}, {}  # the lists are not needed any more
-        for key, sample in samples.items():
-            self._drift_win[key].append(sample)
+        for key, (raw, norm) in samples.items():
+            raw_win, norm_win = self._drift_win[key]
+            raw_win.append(raw)
+            norm_win.append(norm)
         return self._drift_alerts(step)
 
     def _speed_exponent(self, metric: str) -> float:
@@ -454,22 +460,25 @@ class AlertStage:
         keys = [f"pelvic_drop_deg:{step.side}", f"contact_ms:{step.side}", "cadence_spm"]
         for key in keys:
             base = self._baseline.get(key)
-            window = self._drift_win[key]
-            if base is None or len(window) < window.maxlen:  # type: ignore[operator]
+            raw_win, norm_win = self._drift_win[key]
+            if base is None or len(raw_win) < raw_win.n:
                 continue
             base_raw, base_norm, base_cov = base
-            norms = [n for _, n in window if n is not None]
             corrected = (
                 base_norm is not None
                 and base_cov >= rule.min_speed_coverage
-                and len(norms) >= rule.min_speed_coverage * len(window)
+                and norm_win.count >= rule.min_speed_coverage * len(raw_win)
             )
             if corrected:
                 assert base_norm is not None
+                norm_now = norm_win.median()
+                assert norm_now is not None
                 # the current value as it would be at the baseline's speed
-                now = base_raw * median(norms) / base_norm
+                now = base_raw * norm_now / base_norm
             else:
-                now = median(r for r, _ in window)
+                raw_now = raw_win.median()
+                assert raw_now is not None
+                now = raw_now
             metric, _, side = key.partition(":")
             # "at the same pace" only where a speed model was actually applied
             corrected = corrected and self._speed_exponent(metric) != 0
@@ -558,20 +567,19 @@ class AlertStage:
         if step.cadence_spm is None:
             return []
         speed = step.speed_mps if step.speed_mps is not None and step.speed_mps > 0 else None
-        self._cadence.append(
-            (
-                step.cadence_spm,
-                _normalise(step.cadence_spm, speed, self.config.drift.cadence_speed_exponent),
-            )
-        )
-        if len(self._cadence) < (self._cadence.maxlen or 0):
+        norm = _normalise(step.cadence_spm, speed, self.config.drift.cadence_speed_exponent)
+        (now_raw_win, now_norm_win), (ref_raw_win, ref_norm_win) = self._cad_now, self._cad_ref
+        if len(now_raw_win) >= now_raw_win.n:  # the oldest of the latest joins the reference
+            ref_raw_win.append(now_raw_win.order[0])
+            ref_norm_win.append(now_norm_win.order[0])
+        now_raw_win.append(float(step.cadence_spm))
+        now_norm_win.append(None if norm is None else float(norm))
+        if len(ref_raw_win) < ref_raw_win.n:
             return []
-        items = list(self._cadence)
-        ref_items, now_items = items[: rule.reference_steps], items[rule.reference_steps :]
-        use_norm = all(n is not None for _, n in items)
-        k = 1 if use_norm else 0
-        ref = median(float(x[k]) for x in ref_items)  # type: ignore[arg-type]
-        now = median(float(x[k]) for x in now_items)  # type: ignore[arg-type]
+        use_norm = now_norm_win.count + ref_norm_win.count == now_raw_win.n + ref_raw_win.n
+        ref_win, now_win = (ref_norm_win, now_norm_win) if use_norm else (ref_raw_win, now_raw_win)
+        ref, now = ref_win.median(), now_win.median()
+        assert ref is not None and now is not None
         fall = 100.0 * (1.0 - now / ref)
         trig = self._trigger(
             "cadence_collapse", "cadence_change_pct", None, rule.levels, rule.sustain_s
@@ -579,8 +587,9 @@ class AlertStage:
         level = trig.update(step.to_s, fall)
         if not level:
             return []
-        ref_raw = median(x[0] for x in ref_items)
-        now_raw = median(x[0] for x in now_items)
+        ref_raw = ref_raw_win.median()
+        now_raw = now_raw_win.median()
+        assert ref_raw is not None and now_raw is not None
         return [
             self._alert(
                 step.to_s,

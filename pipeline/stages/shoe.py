@@ -117,7 +117,7 @@ class ShoeDetector:
         self.has_gyro = has_gyro
         self.config = config
         c = config
-        self.buf = make_buffer(c.history_s, fs_hz, 6 if has_gyro else 3)  # acc, gyr
+        self.buf = make_buffer(c.history_s, fs_hz, 7 if has_gyro else 3)  # acc, gyr, |gyr|
         self._smooth = CausalFilter(c.smooth_cutoff_hz, fs_hz, 1)
         if has_gyro:
             self._hyst = Hysteresis(c.swing_on_dps, c.still_off_dps, state=1)
@@ -176,8 +176,9 @@ class ShoeDetector:
         # moments of the swing (rotation reversing, or free-fall-like phases).
         acc_dev = np.abs(row_norm(acc) - G)
         if self.has_gyro and gyr is not None:
-            activity = row_norm(gyr) + self.config.acc_weight_dps_per_mps2 * acc_dev
-            self.buf.append(t, np.concatenate([acc, gyr], axis=1))
+            gyr_norm = row_norm(gyr)
+            activity = gyr_norm + self.config.acc_weight_dps_per_mps2 * acc_dev
+            self.buf.append(t, np.column_stack([acc, gyr, gyr_norm]))
         else:
             activity = acc_dev
             self.buf.append(t, acc)
@@ -283,7 +284,10 @@ class ShoeDetector:
         # lower confidence); a smaller one is a swing feature: the contact is then put
         # where this runner's contacts usually are relative to the still period.
         dt = t[1:] - t[:-1]
-        holes = np.flatnonzero((dt > self._gap_s) & (t[1:] > ic) & (t[:-1] < s.q0))
+        if float(dt.max()) > self._gap_s:  # rare: skip the masks on clean data
+            holes = np.flatnonzero((dt > self._gap_s) & (t[1:] > ic) & (t[:-1] < s.q0))
+        else:
+            holes = np.zeros(0, dtype=np.intp)
         if holes.size:
             conf = 0.8
             typical = self._impact_size
@@ -451,8 +455,8 @@ class ShoeDetector:
         if float(np.max(t[a + 1 : c1] - t[a : c1 - 1])) > self._gap_s:
             return {}  # lost data inside the stride: the integration would be wrong
         # the stillest sample of each still period is the zero-velocity instant
-        t_a = float(t[a + int(np.argmin(row_norm(x[a:b, 3:6])))])
-        t_b = float(t[c0 + int(np.argmin(row_norm(x[c0:c1, 3:6])))])
+        t_a = float(t[a + int(np.argmin(x[a:b, 6]))])  # column 6: |gyr|
+        t_b = float(t[c0 + int(np.argmin(x[c0:c1, 6]))])
         length = stride_displacement(t, x[:, 0:3], x[:, 3:6], t_a, t_b, self.config.zupt)
         if length is None:
             return {}
@@ -477,9 +481,10 @@ def _impact_onset(
     if r.shape[0] < 2:
         return None
     dt = t[1:] - t[:-1]
-    gap = dt > gap_s
-    spans_gap = gap[1:] | gap[:-1]  # stencil j uses intervals j and j + 1
-    if spans_gap.any():
+    spans_gap = None
+    if float(dt.max()) > gap_s:  # rare: skip the masks on clean data
+        gap = dt > gap_s
+        spans_gap = gap[1:] | gap[:-1]  # stencil j uses intervals j and j + 1
         r = np.where(spans_gap, 0.0, r)
     peak = float(r.max())
     if peak <= 0.0:
@@ -492,10 +497,16 @@ def _impact_onset(
     # r[e] involves samples e .. e+2 and is the first to see the transient: contact
     # came between samples e+1 and e+2, and d2[e] is the transient's value at e+2.
     v1 = float(r[e])
-    v2 = float(row_norm((d2[e + 1] + 2.0 * d2[e])[None, :])[0]) if e + 1 < d2.shape[0] else v1
+    if e + 1 < d2.shape[0]:
+        # plain floats, the same operations as row_norm: bit-identical, 20x cheaper
+        (ax, ay, az), (bx, by, bz) = d2[e + 1].tolist(), d2[e].tolist()
+        cx, cy, cz = ax + 2.0 * bx, ay + 2.0 * by, az + 2.0 * bz
+        v2 = math.sqrt(cx * cx + cy * cy + cz * cz)
+    else:
+        v2 = v1
     step = float(t[e + 2] - t[e + 1])
     back = step if v2 <= v1 else min(step, v1 * step / (v2 - v1))
     conf = 1.0
-    if e > 0 and spans_gap[e - 1]:
+    if e > 0 and spans_gap is not None and spans_gap[e - 1]:
         conf = 0.3  # the data just before was lost: the onset may lie in the gap
     return float(t[e + 2]) - back, conf, peak

@@ -45,12 +45,10 @@ from pipeline.stages.streaming import (
     CausalFilter,
     FloatArray,
     col_mean,
-    cross3,
     gap_starts,
     make_buffer,
     row_dot,
     row_norm,
-    vec_norm,
     zero_phase_lowpass,
 )
 from sensors.model import GRAVITY_MPS2, Chunk
@@ -152,7 +150,7 @@ class TrunkDetector:
         self._peak = 2.5 * G
         self._last_to: float | None = None
         # side machinery
-        self._forward = np.zeros(3)
+        self._forward = (0.0, 0.0, 0.0)
         self._vote = 0.0
         self._parity = 0
         self._last_ic: float | None = None
@@ -489,26 +487,39 @@ class TrunkDetector:
         """Side of a stance from its samples ``t, x`` (already cut to the stance)."""
         c = self.config
         n = t.shape[0]
+        # 3-vectors as plain floats: numpy's per-call cost dwarfs the arithmetic
         if n:
             # "up" hardly moves within a stance: project the means, not every sample
-            upm = x[:, 3:6].sum(axis=0)
-            upm = upm / max(vec_norm(upm), 1e-12)
+            ux, uy, uz = x[:, 3:6].sum(axis=0).tolist()
+            un = max(math.sqrt(ux * ux + uy * uy + uz * uz), 1e-12)
+            ux, uy, uz = ux / un, uy / un, uz / un
             acc = x[:, 0:3]
-            push = acc.sum(axis=0) * (1.0 / n)
-            brake = (-np.sin((2 * np.pi / (to - ic)) * (t - ic)) @ acc) * (1.0 / n)
-            push = push - float(push @ upm) * upm
-            brake = brake - float(brake @ upm) * upm
+            inv = 1.0 / n
+            px, py, pz = (acc.sum(axis=0) * inv).tolist()
+            bx, by, bz = ((-np.sin((2 * np.pi / (to - ic)) * (t - ic)) @ acc) * inv).tolist()
+            d = px * ux + py * uy + pz * uz
+            px, py, pz = px - d * ux, py - d * uy, pz - d * uz
+            d = bx * ux + by * uy + bz * uz
+            bx, by, bz = bx - d * ux, by - d * uy, bz - d * uz
         else:
-            upm = np.array([0.0, 0.0, 1.0])
-            push = brake = np.zeros(3)
+            ux, uy, uz = 0.0, 0.0, 1.0
+            px = py = pz = bx = by = bz = 0.0
         if self._fixed_fwd is not None:
-            fwd = self._fixed_fwd - float(self._fixed_fwd @ upm) * upm
+            fx, fy, fz = self._fixed_fwd.tolist()
         else:
-            self._forward = 0.9 * self._forward + brake
-            fwd = self._forward - float(self._forward @ upm) * upm
-        norm = vec_norm(fwd)
-        left = cross3(upm, fwd / norm) if norm > 0 else np.zeros(3)
-        score = -float(push @ left)  # > 0: pushed to the right -> left stance
+            ox, oy, oz = self._forward
+            fx, fy, fz = 0.9 * ox + bx, 0.9 * oy + by, 0.9 * oz + bz
+            self._forward = (fx, fy, fz)
+        d = fx * ux + fy * uy + fz * uz
+        fx, fy, fz = fx - d * ux, fy - d * uy, fz - d * uz
+        norm = math.sqrt(fx * fx + fy * fy + fz * fz)
+        if norm > 0:
+            fx, fy, fz = fx / norm, fy / norm, fz / norm
+            # left = up x forward
+            lx, ly, lz = uy * fz - uz * fy, uz * fx - ux * fz, ux * fy - uy * fx
+        else:
+            lx = ly = lz = 0.0
+        score = -(px * lx + py * ly + pz * lz)  # > 0: pushed to the right -> left stance
         # parity: how many steps since the last contact (a missed step flips it twice)
         if self._last_ic is None or ic - self._last_ic > c.max_step_s:
             self._vote, self._parity, self._step_s = 0.0, 0, 0.0
@@ -569,7 +580,9 @@ def _oscillation_cm(t: FloatArray, vert: FloatArray) -> float:
     g or in the up estimate) and then the mean velocity leaves no drift to fit. The
     window is gap-free, so the sampling is uniform enough for running sums.
     """
-    dt = float(t[-1] - t[0]) / (t.shape[0] - 1)
-    vel = np.cumsum(vert - vert.mean()) * dt
-    z = np.cumsum(vel - vel.mean()) * dt
+    n = t.shape[0]
+    dt = float(t[-1] - t[0]) / (n - 1)
+    # sum / n is what ndarray.mean computes, without its Python-level overhead
+    vel = np.cumsum(vert - float(vert.sum()) / n) * dt
+    z = np.cumsum(vel - float(vel.sum()) / n) * dt
     return float((z.max() - z.min()) * 100.0)

@@ -289,16 +289,22 @@ def extremes(t: list[float], y: FloatArray, t0: float, t1: float) -> list[tuple[
     loses < 0.03°); the ends of the interval are interpolated linearly, since a range
     often ends there (a tilt range at toe-off, for one).
     """
-    inner = y[:, 1:-1]
-    picks = (inner.argmax(axis=1) + 1).tolist(), (inner.argmin(axis=1) + 1).tolist()
     f0 = (t0 - t[0]) / (t[1] - t[0])
     f1 = (t1 - t[-2]) / (t[-1] - t[-2])
+    rows = y.tolist()
     out = []
-    for j, row in enumerate(y.tolist()):
+    for j, row in enumerate(rows):
+        inner = row[1:-1]
+        total = sum(inner)
+        if total - total == 0.0:  # all finite: the first maximum and minimum, as argmax
+            hi_pick = inner.index(max(inner)) + 1
+            lo_pick = inner.index(min(inner)) + 1
+        else:  # a NaN or an infinity: numpy's argmax/argmin conventions
+            hi_pick = int(y[j, 1:-1].argmax()) + 1
+            lo_pick = int(y[j, 1:-1].argmin()) + 1
         ends = (row[0] + f0 * (row[1] - row[0]), row[-2] + f1 * (row[-1] - row[-2]))
         best = []
-        for sign, pick in ((1.0, picks[0]), (-1.0, picks[1])):
-            i = pick[j]
+        for sign, i in ((1.0, hi_pick), (-1.0, lo_pick)):
             y0, y1, y2 = sign * row[i - 1], sign * row[i], sign * row[i + 1]
             den = y0 - 2.0 * y1 + y2
             if den < 0.0:  # refine only a concave peak

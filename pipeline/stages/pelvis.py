@@ -338,11 +338,15 @@ class PelvisTracker:
         horizon = to + c.lookahead_s - 2.0 / self.row_rate_hz
         t, x = self.buf.t, self.buf.x
         # a stance soon after a data gap was held back until resume_s after the gap
-        a = int(t.searchsorted(ic))
-        if 0 < a < t.shape[0]:
-            t_seg = float(t[int(x[:, ROW_SEG].searchsorted(x[a, ROW_SEG]))])
-            if t_seg in self._gap_starts:
-                horizon = max(horizon, t_seg + c.resume_s - 2.0 / self.row_rate_hz)
+        # (only a gap start less than resume_s before the horizon can move it: the last
+        # one is the newest, so most stances skip the look-up)
+        gaps = self._gap_starts
+        if gaps and gaps[-1] + c.resume_s + 1.0 > to + c.lookahead_s:
+            a = int(t.searchsorted(ic))
+            if 0 < a < t.shape[0]:
+                t_seg = float(t[int(x[:, ROW_SEG].searchsorted(x[a, ROW_SEG]))])
+                if t_seg in gaps:
+                    horizon = max(horizon, t_seg + c.resume_s - 2.0 / self.row_rate_hz)
         n = int(t.searchsorted(horizon, side="right"))
         t, x = t[:n], x[:n]
         lo = int(t.searchsorted(ic, side="right"))  # t[lo - 1] <= ic < t[lo]
@@ -385,7 +389,7 @@ class PelvisTracker:
         drift_up = vcross(mat_vec(r_ref, st.bias), up)
         # forward: horizontal force correlated with braking-then-propulsion (in W)
         u = (t[lo:hi] - ic) * (2.0 * math.pi / (to - ic))
-        f0, f1, f2 = (-np.sin(u) @ x[lo:hi, ROW_FW]).tolist()
+        f0, f1, f2 = (-(np.sin(u, out=u) @ x[lo:hi, ROW_FW])).tolist()
         cue = mat_tvec(r_ref, vreject((f0, f1, f2), up))
         st.forward_sum = vadd(cue, st.forward_sum, c.forward_decay)
         # 'up' in the sensor frame at initial contact, between the rows around it
@@ -404,29 +408,41 @@ class PelvisTracker:
         e1 = vunit(vreject(mat_vec(r_ref, left), up))  # the left axis at t_ref, level
         e2 = vcross(up, e1)
         pairs = ((up, left), (drift_up, left), (e1, left), (e2, left), (up, fwd), (drift_up, fwd))
-        vs, axs = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
-        k = (vs[:, :, None] * axs[:, None, :]).reshape(6, 9).T  # (9, 6): v_i a_j
-        idx = np.concatenate([(ia - 1, ia, ib - 1, ib), np.arange(lo - 2, hi + 2)])
-        q = x[idx, ROW_R] @ k  # (m, 6)
-        ts = t[idx]
-        ds = ts - t_ref
-        sin_obl = q[:, 0] + q[:, 1] * ds
-        sin_tilt = -(q[:, 4] + q[:, 5] * ds) / np.sqrt(1.0 - sin_obl * sin_obl)
-        # heading relative to this stance's own left axis: far from ±180°, no unwrapping
-        heading = np.arctan2(q[:, 3], q[:, 2])
-        h = heading[:4].tolist()
-        tt = ts[:4].tolist()
+        k = np.array([[v[i] * a[j] for v, a in pairs] for i in range(3) for j in range(3)])
+        # (9, 6): v_i a_j. The heading trend from four rows, in plain floats.
+        hr = x[(ia - 1, ia, ib - 1, ib), ROW_R].tolist()
+        k2, k3 = k[:, 2].tolist(), k[:, 3].tolist()
+        h = [
+            math.atan2(
+                sum([p * q for p, q in zip(r, k3, strict=True)]),
+                sum([p * q for p, q in zip(r, k2, strict=True)]),
+            )
+            for r in hr
+        ]
+        tt = t[(ia - 1, ia, ib - 1, ib),].tolist()
         h_a = h[0] + (ta - tt[0]) / (tt[1] - tt[0]) * (h[1] - h[0])
         h_b = h[2] + (ta + span - tt[2]) / (tt[3] - tt[2]) * (h[3] - h[2])
-        heading -= (h_b - h_a) / span * ds
-        sines = np.minimum(np.maximum(np.stack([sin_obl[4:], sin_tilt[4:]]), -1.0), 1.0)
-        angles = np.degrees(np.concatenate([np.arcsin(sines), heading[None, 4:]]))
-        angles = angles[:, 1:-1] - self._sharpen * (
-            angles[:, 2:] - 2.0 * angles[:, 1:-1] + angles[:, :-2]
-        )
-        t_rows = ts[5:-1].tolist()
+        q = (x[lo - 2 : hi + 2, ROW_R] @ k).T  # (6, m)
+        ts = t[lo - 2 : hi + 2]
+        ds = ts - t_ref
+        raw = np.empty((3, ds.shape[0]))
+        sin_obl, sin_tilt = raw[0], raw[1]
+        np.multiply(q[1], ds, out=sin_obl)
+        sin_obl += q[0]
+        np.multiply(q[5], ds, out=sin_tilt)
+        sin_tilt += q[4]
+        sin_tilt /= -np.sqrt(1.0 - sin_obl * sin_obl)
+        np.clip(raw[:2], -1.0, 1.0, out=raw[:2])
+        np.arcsin(raw[:2], out=raw[:2])
+        # heading relative to this stance's own left axis: far from ±180°, no unwrapping
+        np.arctan2(q[3], q[2], out=raw[2])
+        raw[2] -= (h_b - h_a) / span * ds
+        np.degrees(raw, out=raw)
+        mid_rows = raw[:, 1:-1]
+        angles = mid_rows - self._sharpen * (raw[:, 2:] - 2.0 * mid_rows + raw[:, :-2])
+        t_rows = ts[1:-1].tolist()
         (obl_hi, obl_lo), (tilt_hi, tilt_lo), (rot_hi, rot_lo) = extremes(t_rows, angles, ic, to)
-        self.last_traces = (ts[5:-1], angles[0], angles[1], angles[2])
+        self.last_traces = (ts[1:-1], angles[0], angles[1], angles[2])
         return (
             obl_hi if stance.side == "left" else -obl_lo,
             obl_hi - obl_lo,

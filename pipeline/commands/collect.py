@@ -19,7 +19,9 @@ The config file (TOML) names the sensors; the same file may hold the ``[mqtt]`` 
     [sensors.left_foot.options]   # optional, protocol specific (e.g. rate_hz = "50")
 
 Runs the same pipeline as ``replay`` on the live samples (``pipeline.driver.drive``),
-records every raw BLE packet and the decoded samples with ``--record``, and prints each
+records every raw BLE packet and the decoded samples with ``--record`` (the header
+lists the sensors, so ``replay`` decodes the raw packets again in arrival order and gets
+the live run's steps exactly), and prints each
 sensor's status at the end. ``--virtual`` collects from simulated sensors over a
 virtual radio instead (needs the ``bumble`` package): a demo without hardware.
 """
@@ -64,10 +66,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.config:
         raise UsageError("collect needs --config FILE naming the sensors ([sensors.<placement>])")
     specs = load_specs(Path(args.config))
-    imu_placements = sorted(
-        {s.placement for s in specs if s.protocol != "rsc"}, key=PLACEMENTS.index
-    )
-    if not imu_placements:
+    placements = imu_placements(specs)
+    if not placements:
         raise UsageError(f"{args.config}: no motion sensor (rsc pods alone give no raw data)")
     from pipeline.driver import drive
     from pipeline.engine import Pipeline
@@ -79,12 +79,10 @@ def run(args: argparse.Namespace) -> int:
         from pipeline.sinks.files import RunDirSink
 
         sinks.append(RunDirSink(Path(args.out)))
-    writer = (
-        open_writer(args.record, "native", {"source": "hipstride collect"}) if args.record else None
-    )
+    writer = open_writer(args.record, "native", recording_meta(specs)) if args.record else None
     session = LiveSession(specs, writer=writer, virtual=args.virtual, virtual_speed=args.speed)
     try:
-        result = drive(session.chunks(args.duration), Pipeline(imu_placements), sinks)
+        result = drive(session.chunks(args.duration), Pipeline(placements), sinks)
     finally:
         if writer is not None:
             writer.close()
@@ -92,6 +90,18 @@ def run(args: argparse.Namespace) -> int:
             print(status_line(status))
     print(f"{result.steps} steps over {result.data_s:.1f} s of data")
     return 130 if result.interrupted else 0
+
+
+def recording_meta(specs: list[SensorSpec]) -> dict[str, Any]:
+    """Header of a collect recording: its sensors, so replay can decode the raw packets."""
+    from sensors.ble.replay import SENSORS_META_KEY, specs_to_meta
+
+    return {"source": "hipstride collect", SENSORS_META_KEY: specs_to_meta(specs)}
+
+
+def imu_placements(specs: list[SensorSpec]) -> list[str]:
+    """The pipeline's placements: those of motion sensors, in the canonical order."""
+    return sorted({s.placement for s in specs if s.protocol != "rsc"}, key=PLACEMENTS.index)
 
 
 def status_line(s: SensorStatus) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from pipeline.driver import drive, graceful_interrupt, interleave
 from pipeline.engine import Pipeline
@@ -13,6 +15,7 @@ from pipeline.session import HistoryError, HistorySession, add_history_options
 from pipeline.sinks.base import Sink
 from pipeline.sinks.files import RunDirSink
 from pipeline.sinks.options import add_sink_arguments, sinks_from_args
+from sensors.model import Chunk
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,6 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--live", action="store_true", help="show the live terminal view")
     p.add_argument("--quiet", action="store_true", help="no progress or summary on the terminal")
+    p.add_argument(
+        "--samples",
+        action="store_true",
+        help="a 'collect' recording: replay its stored samples merged by time instead of "
+        "decoding its raw BLE packets again in arrival order (the default, which gives "
+        "exactly the live run's steps)",
+    )
     add_sink_arguments(p)
     add_history_options(p)
     p.set_defaults(func=run)
@@ -54,12 +64,13 @@ def run(args: argparse.Namespace) -> int:
     start_unix = session.start.timestamp() if session is not None else None
     sinks: list[Sink] = [RunDirSink(args.out)]
     sinks += sinks_from_args(args, session_start_unix_s=start_unix)
-    pipeline = Pipeline(rec.placements, session.pipeline_config() if session else None)
+    chunks, placements = _source(rec, raw=not args.samples)
+    pipeline = Pipeline(placements, session.pipeline_config() if session else None)
     view = LiveView() if args.live else None
     progress = Progress(getattr(rec, "duration_s", None)) if not args.quiet else None
     with graceful_interrupt() as stop:
         result = drive(
-            interleave(rec.chunks(), rec.placements),
+            chunks,
             pipeline,
             sinks,
             speed=args.speed,
@@ -81,6 +92,24 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(session.describe(result.summary))
     return 130 if result.interrupted else 0
+
+
+def _source(rec: Any, *, raw: bool) -> tuple[Iterable[Chunk], list[str]]:
+    """The chunks to replay and the pipeline's placements.
+
+    A ``collect`` recording (its header lists the sensors) is decoded again from its raw
+    packets, in arrival order: the very chunks the live pipeline got, in its order, so
+    the steps are the live run's (a merge by time would differ where a sensor stayed
+    away longer than the pipeline waits for it). Anything else: the stored samples,
+    merged by time.
+    """
+    from pipeline.commands.collect import imu_placements
+    from sensors.ble.replay import chunks_from_raw, specs_from_meta
+
+    specs = specs_from_meta(getattr(rec, "meta", {})) if raw else None
+    if specs and imu_placements(specs):
+        return chunks_from_raw(rec.raw_packets(), specs), imu_placements(specs)
+    return interleave(rec.chunks(), rec.placements), list(rec.placements)
 
 
 def print_summary(summary: dict, out: Path, wall_s: float, data_s: float) -> None:

@@ -9,6 +9,7 @@ arrival order, into the driver's one decoder (and into the raw recording).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -231,7 +232,13 @@ def make_driver(protocol: str, model: str = "", options: Mapping[str, str] | Non
     """The driver for a protocol; ``model`` picks a variant (Polar ``h10`` / ``verity``)."""
     opts = dict(options or {})
     if protocol == pmd.NAME:
-        return h10_driver() if model.lower() == "h10" else PolarDriver()
+        driver = h10_driver() if model.lower() == "h10" else PolarDriver()
+        if "rate_hz" in opts:  # one rate for all the sensor's streams, e.g. "208"
+            rate = int(opts["rate_hz"])
+            driver.streams = {
+                m: dataclasses.replace(s, sample_rate_hz=rate) for m, s in driver.streams.items()
+            }
+        return driver
     if protocol == movesense.NAME:
         return MovesenseDriver(path=opts.get("path", "/Meas/IMU6/208"))
     if protocol == wit.NAME:

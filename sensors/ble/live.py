@@ -8,6 +8,9 @@ raw packets (so a decoder fix mends the recording on replay) and the decoded chu
 
 ``virtual=True`` collects from virtual sensors over bumble's simulated radio instead of
 real ones (a demo, and the command's own test); it needs the ``bumble`` package.
+``virtual_link_drops`` maps a sensor address to ``(at_s, outage_s)``: that virtual
+sensor loses its link at session time ``at_s`` for ``outage_s`` (a test of the
+collector's reconnection); ``virtual_sensors`` then holds the sensors and what they sent.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import dataclasses
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from sensors.ble.transport import Collector, SensorSpec, SensorStatus, bleak_client_factory
@@ -39,11 +42,14 @@ class LiveSession:
         writer: RecordingWriter | None = None,
         virtual: bool = False,
         virtual_speed: float = 1.0,
+        virtual_link_drops: Mapping[str, tuple[float, float]] | None = None,
     ) -> None:
         self.specs = list(specs)
         self.writer = writer
         self.virtual = virtual
         self.virtual_speed = virtual_speed
+        self.virtual_link_drops = dict(virtual_link_drops or {})
+        self.virtual_sensors: list[Any] = []
         self.error: BaseException | None = None
         self.dropped_chunks = 0
         self._queue: queue.Queue[Any] = queue.Queue(MAX_WAITING_CHUNKS)
@@ -102,12 +108,19 @@ class LiveSession:
             )
             self._collector = collector
             task = asyncio.create_task(collector.run())
+            drops = [
+                asyncio.create_task(self._drop_later(sensor, collector, *drop))
+                for sensor in self.virtual_sensors
+                if (drop := self.virtual_link_drops.get(sensor.address)) is not None
+            ]
             while not self._stop.is_set() and not task.done():
                 if duration_s is not None and collector.session_time() >= duration_s:
                     break
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), 0.05)
             collector.stop()
+            for drop_task in drops:
+                drop_task.cancel()
             await task
         except BaseException as err:  # reported in the caller's thread
             self.error = err
@@ -122,9 +135,18 @@ class LiveSession:
         clock = SimClock(self.virtual_speed)
         air = VirtualAir(clock)
         for spec in self.specs:
-            sensor = VIRTUAL_SENSORS[spec.protocol](spec.address, clock, placement=spec.placement)
+            kwargs: dict[str, Any] = {"placement": spec.placement}
+            if "rate_hz" in spec.options:  # its simulated signal is made before connecting
+                kwargs["rate_hz"] = float(spec.options["rate_hz"])
+            sensor = VIRTUAL_SENSORS[spec.protocol](spec.address, clock, **kwargs)
             await air.add(sensor)
+            self.virtual_sensors.append(sensor)
         return air, clock.now
+
+    @staticmethod
+    async def _drop_later(sensor: Any, collector: Collector, at_s: float, outage_s: float) -> None:
+        await sensor.clock.sleep_until(collector.t0 + at_s)
+        await sensor.drop_link(outage_s)
 
     def _on_chunk(self, chunk: Chunk) -> None:
         if self.writer is not None:

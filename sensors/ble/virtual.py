@@ -5,7 +5,16 @@ and compressed frames, Movesense GSP with DATA/DATA_PART2 split at the negotiate
 WitMotion 0x55 0x61 packets, RSC measurements, the hipstride profile), fed with the
 simulated runner of :mod:`sensors.simulator`, sampled on the sensor's own drifting
 clock. They advertise, accept connections over bumble's virtual radio, answer start
-commands, stop streaming when the link drops and can be made to lose their link.
+commands, stop streaming when the link drops and can be made to lose their link
+(:meth:`VirtualSensor.drop_link`: out of range for a while, then advertising again so
+the collector can reconnect).
+
+Each sensor counts what it really notified per stream (``sent_by_stream``, samples
+handed to a live connection) and the samples its clock measured while no stream was
+running between two runs of a stream (``skipped_by_stream``: what a link drop costs),
+and which sample indices it sent (``sent_ranges``).
+A collector that loses nothing that arrived receives exactly the sent samples and
+counts exactly the skipped ones as lost.
 
 Time is a :class:`SimClock`, which may run faster than the wall clock: the collector
 gets the same clock as ``now`` so its clock fits see a consistent world.
@@ -15,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -40,6 +50,8 @@ from sensors.protocols import rsc
 from sensors.protocols import witmotion as wit
 from sensors.protocols.types import RscMeasurement
 from sensors.simulator import SimConfig, simulate
+
+log = logging.getLogger(__name__)
 
 BATTERY_SERVICE = "180F"
 BATTERY_LEVEL = "2A19"
@@ -133,6 +145,11 @@ class VirtualSensor:
         self.start_commands: list[bytes] = []  # every start command received, in order
         self.connections = 0
         self.sent_samples = 0
+        self.sent_by_stream: dict[Any, int] = {}
+        self.skipped_by_stream: dict[Any, int] = {}
+        #: per stream, the sample indices sent as ``[first, end)`` runs
+        self.sent_ranges: dict[Any, list[tuple[int, int]]] = {}
+        self._next_k: dict[Any, int] = {}  # per stream: the sample after the last one sent
         self._streams: dict[Any, asyncio.Task[None]] = {}
         self._seed = seed
         self._signals: tuple[FloatArray, FloatArray] | None = None
@@ -213,20 +230,40 @@ class VirtualSensor:
         """Stream packets of ``samples`` from now on; ``send(k, n)`` notifies one."""
         if key in self._streams and not self._streams[key].done():
             self._streams[key].cancel()
-        self._streams[key] = asyncio.create_task(self._stream(send, samples))
+        task = asyncio.create_task(self._stream(key, send, samples))
+        task.add_done_callback(self._stream_ended)
+        self._streams[key] = task
+
+    def _stream_ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s: stream died: %r", self.name(), task.exception())
 
     def stop_all(self) -> None:
         for task in self._streams.values():
             task.cancel()
         self._streams.clear()
 
-    async def _stream(self, send: Callable[[int, int], Any], samples: int) -> None:
+    async def _stream(self, key: Any, send: Callable[[int, int], Any], samples: int) -> None:
         k = self.first_sample_after(self.clock.now())
+        previous = self._next_k.get(key)
+        if previous is not None and k > previous:
+            self.skipped_by_stream[key] = self.skipped_by_stream.get(key, 0) + k - previous
         while True:
             # A packet leaves once its last sample has been measured.
             await self.clock.sleep_until(self.sample_time(k + samples - 1))
+            assert self.device is not None
+            if self.device.connections:  # to a subscriber, not into the void
+                # Counted before the await: a disconnect cancels this task once the
+                # notification is out, before the await returns.
+                self.sent_samples += samples
+                self.sent_by_stream[key] = self.sent_by_stream.get(key, 0) + samples
+                ranges = self.sent_ranges.setdefault(key, [])
+                if ranges and ranges[-1][1] == k:
+                    ranges[-1] = (ranges[-1][0], k + samples)
+                else:
+                    ranges.append((k, k + samples))
+            self._next_k[key] = k + samples
             await send(k, samples)
-            self.sent_samples += samples
             k += samples
 
     async def notify(self, characteristic: Characteristic, value: bytes) -> None:
@@ -302,6 +339,9 @@ class VirtualPolarVerity(VirtualSensor):
         op, measurement = command[0], command[1]
         if op == pmd.Op.START:
             self.start_commands.append(command)
+            rate = pmd.parse_settings(command[2:]).get(pmd.SettingType.SAMPLE_RATE)
+            if rate:  # both streams share the sensor's one rate
+                self.rate_hz = float(rate[0])
             factor = POLAR_ACC_FACTOR if measurement == pmd.Measurement.ACC else POLAR_GYR_FACTOR
             response = pmd.encode_control_response(
                 op, measurement, 0, pmd.factor_parameters(factor)
@@ -309,7 +349,9 @@ class VirtualPolarVerity(VirtualSensor):
             await self.device.indicate_subscribers(self._cp, response)
             self.start_stream(measurement, self._sender(measurement), self.samples_per_packet)
         elif op == pmd.Op.STOP:
-            self._streams.pop(measurement, None)
+            task = self._streams.pop(measurement, None)
+            if task is not None:
+                task.cancel()
             await self.device.indicate_subscribers(
                 self._cp, pmd.encode_control_response(op, measurement)
             )

@@ -11,6 +11,7 @@ import pytest
 
 from sensors.model import GRAVITY_MPS2 as G
 from sensors.simulator import SimConfig, Simulation, simulate
+from tests.helpers import rot_zyx
 
 QUIET = {"mounting": "aligned", "acc_noise_mps2": 0.0, "gyr_noise_dps": 0.0, "gyr_bias_dps": 0.0}
 
@@ -64,23 +65,7 @@ def test_walking_steps_have_double_support_and_no_flight(walk_sim: Simulation) -
 def _world(sim: Simulation, placement: str, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Specific force and angular rate rotated into the world frame with the truth."""
     acc, gyr = sim.segment_signals(placement, t)
-    phi, theta, psi = np.radians(sim.segment_euler_deg(placement, t)).T
-    cf, sf, ct, st, cp, sp = (
-        np.cos(phi),
-        np.sin(phi),
-        np.cos(theta),
-        np.sin(theta),
-        np.cos(psi),
-        np.sin(psi),
-    )
-    r = np.stack(
-        [
-            np.stack([cp * ct, cp * st * sf - sp * cf, cp * st * cf + sp * sf], -1),
-            np.stack([sp * ct, sp * st * sf + cp * cf, sp * st * cf - cp * sf], -1),
-            np.stack([-st, ct * sf, ct * cf], -1),
-        ],
-        -2,
-    )
+    r = rot_zyx(sim.segment_euler_deg(placement, t))
     return np.einsum("nij,nj->ni", r, acc), np.einsum("nij,nj->ni", r, np.radians(gyr))
 
 

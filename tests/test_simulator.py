@@ -20,6 +20,7 @@ import pytest
 from sensors.model import GRAVITY_MPS2 as G
 from sensors.model import Chunk
 from sensors.simulator import TRUTH_COLUMNS, SimConfig, Simulation, simulate, write_simulation
+from tests.helpers import rot_zyx
 
 QUIET = {"mounting": "aligned", "acc_noise_mps2": 0.0, "gyr_noise_dps": 0.0, "gyr_bias_dps": 0.0}
 
@@ -33,26 +34,6 @@ def collect(sim: Simulation) -> dict[str, Chunk]:
     for ch in sim.chunks():
         per.setdefault(ch.placement, []).append(ch)
     return {p: Chunk.concat(cs) for p, cs in per.items()}
-
-
-def rot_zyx(e_deg: np.ndarray) -> np.ndarray:
-    phi, theta, psi = np.radians(e_deg).T
-    cf, sf, ct, st, cp, sp = (
-        np.cos(phi),
-        np.sin(phi),
-        np.cos(theta),
-        np.sin(theta),
-        np.cos(psi),
-        np.sin(psi),
-    )
-    return np.stack(
-        [
-            np.stack([cp * ct, cp * st * sf - sp * cf, cp * st * cf + sp * sf], -1),
-            np.stack([sp * ct, sp * st * sf + cp * cf, sp * st * cf - cp * sf], -1),
-            np.stack([-st, ct * sf, ct * cf], -1),
-        ],
-        -2,
-    )
 
 
 def integrate_gyro(r0: np.ndarray, gyr_dps: np.ndarray, dt: float) -> np.ndarray:

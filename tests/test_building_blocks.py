@@ -28,21 +28,39 @@ def test_sliding_buffer_keeps_at_least_capacity_and_absolute_indices():
         buf.append(np.zeros(11), np.zeros((11, 1)))
 
 
+def _reference_switches(x, on, off, state=0):
+    """Sample-by-sample definition, as an independent oracle."""
+    out = []
+    for i, v in enumerate(x):
+        if state == 0 and v > on:
+            state = 1
+            out.append((i, 1))
+        elif state == 1 and v < off:
+            state = 0
+            out.append((i, 0))
+    return out
+
+
 def test_hysteresis_is_chunk_invariant_and_ignores_chatter():
     rng = np.random.default_rng(1)
     x = np.sin(np.linspace(0, 20 * np.pi, 2000)) + 0.2 * rng.standard_normal(2000)
-    whole = Hysteresis(0.5, -0.5)
-    r_all, f_all, s_all = whole.update(x)
+    whole = Hysteresis(0.5, -0.5).switches(x)
+    assert whole == _reference_switches(x, 0.5, -0.5)
     parts = Hysteresis(0.5, -0.5)
-    rises, falls, states = [], [], []
+    pieces = []
     for i in range(0, 2000, 7):
-        r, f, s = parts.update(x[i : i + 7])
-        rises += list(r + i)
-        falls += list(f + i)
-        states.append(s)
-    assert rises == list(r_all) and falls == list(f_all)
-    assert np.array_equal(np.concatenate(states), s_all)
-    assert len(r_all) == 10  # one rise per period despite the noise
+        pieces += [(k + i, s) for k, s in parts.switches(x[i : i + 7])]
+    assert pieces == whole
+    assert sum(1 for _, s in whole if s == 1) == 10  # one rise per period despite noise
+
+
+def test_hysteresis_matches_the_definition_on_random_signals():
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        x = rng.normal(0, 1, int(rng.integers(1, 60)))
+        start = int(rng.integers(0, 2))
+        h = Hysteresis(0.3, -0.2, state=start)
+        assert h.switches(x) == _reference_switches(x, 0.3, -0.2, start)
 
 
 def test_streaming_median_matches_numpy_to_resolution():

@@ -124,11 +124,15 @@ class Pipeline:
         marks: list[float] = []
         lasts = [f.last_t_s for f in self.fronts.values() if f.last_t_s is not None]
         newest = max(lasts) if lasts else float("-inf")
+        firsts = [f.first_t_s for f in self.fronts.values() if f.first_t_s is not None]
+        # a sensor that has sent nothing yet counts as silent since the first sample seen
+        silent_since = min(firsts) if firsts else float("-inf")
         for p in self.placements:
             if p in self.ended:
                 continue
             front = self.fronts[p]
-            if front.last_t_s is not None and newest - front.last_t_s > self.config.stall_s:
+            last = front.last_t_s if front.last_t_s is not None else silent_since
+            if newest - last > self.config.stall_s:
                 continue  # stalled: do not let one dead sensor freeze everyone's output
             det = self.detectors.get(p)
             marks.append(det.complete_until_s if det is not None else float("-inf"))
@@ -174,7 +178,11 @@ class Pipeline:
         return (max(lasts) - min(firsts)) if firsts and lasts else None
 
     def summary_dict(self) -> dict[str, Any]:
-        return self.summary.to_dict(self.sensor_report(), self.duration_s())
+        summary = self.summary.to_dict(self.sensor_report(), self.duration_s())
+        # Stances that arrived after the output had moved past them (only when a sensor
+        # stalled for more than stall_s and then caught up): counted, never hidden.
+        summary["data_quality"] = {"steps_dropped_late": self.assembler.dropped_out_of_order}
+        return summary
 
 
 def run_all(pipeline: Pipeline, chunks: Iterable[Chunk]) -> list[Record]:

@@ -114,6 +114,13 @@ def rows_cross(a: FloatArray, b: FloatArray) -> FloatArray:
     return out
 
 
+# (i, j) of the 9 entries of a row-major 3x3, and the skew part s1 [θ]x: sign * θ_k
+_OUT_I = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2])
+_OUT_J = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2])
+_SKEW_K = np.array([0, 2, 1, 2, 0, 0, 1, 0, 0])
+_SKEW_SIGN = np.array([0.0, -1.0, 1.0, 1.0, 0.0, -1.0, -1.0, 1.0, 0.0])
+
+
 def rotation_matrices(rotvec: FloatArray) -> FloatArray:
     """(n, 3, 3) Rodrigues matrices ``cos(a) I + s1 [θ]x + s2 θθᵀ`` of (n, 3) vectors.
 
@@ -129,19 +136,10 @@ def rotation_matrices(rotvec: FloatArray) -> FloatArray:
         half = np.sinc(a / (2.0 * math.pi))
         s1 = np.sinc(a / math.pi)
         s2 = 0.5 * half * half
-    x, y, z = rotvec[:, 0] * s1, rotvec[:, 1] * s1, rotvec[:, 2] * s1
-    m = (s2[:, None, None] * rotvec[:, :, None]) * rotvec[:, None, :]
-    c = 1.0 - s2 * a2
-    m[:, 0, 0] += c
-    m[:, 1, 1] += c
-    m[:, 2, 2] += c
-    m[:, 0, 1] -= z
-    m[:, 1, 0] += z
-    m[:, 0, 2] += y
-    m[:, 2, 0] -= y
-    m[:, 1, 2] -= x
-    m[:, 2, 1] += x
-    return m
+    m = (s2[:, None] * rotvec[:, _OUT_I]) * rotvec[:, _OUT_J]
+    m[:, ::4] += (1.0 - s2 * a2)[:, None]
+    m += rotvec[:, _SKEW_K] * s1[:, None] * _SKEW_SIGN
+    return m.reshape(-1, 3, 3)
 
 
 def rotation_matrix(rotvec: FloatArray) -> FloatArray:
@@ -184,26 +182,48 @@ class Strapdown:
         # samples of the row in progress: t, acc, gyr, Theta, C, and whether row starts
         self._pending = np.empty((0, 14))
         # the current block's start row: its mean Theta, C and attitude
-        self._theta0 = np.zeros(3)
-        self._c0 = np.zeros(3)
-        self._r0 = np.eye(3)
+        self._theta0 = [0.0, 0.0, 0.0]
+        self._c0 = [0.0, 0.0, 0.0]
+        self._r0 = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
 
     def push(self, t_s: FloatArray, acc: FloatArray, gyr_dps: FloatArray) -> FloatArray:
-        w = np.radians(gyr_dps)
+        n = t_s.shape[0]
         if self._t is None:
-            self._t, self._w = float(t_s[0]), w[0].copy()
-        dt = np.diff(np.concatenate([[self._t], t_s]))
-        inc = 0.5 * (np.concatenate([self._w[None, :], w[:-1]]) + w) * dt[:, None]
-        theta = np.cumsum(np.concatenate([self._theta[None, :], inc]), axis=0)
-        dc = 0.5 * rows_cross(theta[:-1], inc)  # C_k = C_{k-1} + ½ Theta_{k-1} x dTheta_k
-        c = np.cumsum(np.concatenate([self._c[None, :], dc]), axis=0)
+            self._t, self._w = float(t_s[0]), np.radians(gyr_dps[0])
+        # one array with the carried sample on top: dt, rates and the running sums
+        tt = np.empty(n + 1)
+        tt[0] = self._t
+        tt[1:] = t_s
+        dt = tt[1:] - tt[:-1]
+        w = np.empty((n + 1, 3))
+        w[0] = self._w
+        np.radians(gyr_dps, out=w[1:])
+        inc = w[:-1] + w[1:]
+        inc *= 0.5
+        inc *= dt[:, None]
+        theta = np.empty((n + 1, 3))
+        theta[0] = self._theta
+        theta[1:] = inc
+        np.cumsum(theta, axis=0, out=theta)
+        c = np.empty((n + 1, 3))
+        c[0] = self._c
+        c[1:] = rows_cross(theta[:-1], inc)  # C_k = C_{k-1} + ½ Theta_{k-1} x dTheta_k
+        c[1:] *= 0.5
+        np.cumsum(c, axis=0, out=c)
         self._t, self._w = float(t_s[-1]), w[-1].copy()
         self._theta, self._c = theta[-1].copy(), c[-1].copy()
-        brk = (dt > self.max_gap_s).astype(np.float64)
-        if self._pending.shape[0] == 0 and self.rows_out == 0:
-            brk[0] = 0.0
-        samples = np.column_stack([t_s, acc, gyr_dps, theta[1:], c[1:], brk])
-        return self._rows(np.concatenate([self._pending, samples]), final=False)
+        p = self._pending.shape[0]
+        s = np.empty((p + n, 14))
+        s[:p] = self._pending
+        s[p:, 0] = t_s
+        s[p:, 1:4] = acc
+        s[p:, 4:7] = gyr_dps
+        s[p:, 7:10] = theta[1:]
+        s[p:, 10:13] = c[1:]
+        np.greater(dt, self.max_gap_s, out=s[p:, 13])
+        if p == 0 and self.rows_out == 0:
+            s[0, 13] = 0.0
+        return self._rows(s, final=False)
 
     def flush(self) -> FloatArray:
         return self._rows(self._pending, final=True)
@@ -213,25 +233,35 @@ class Strapdown:
         m = s.shape[0]
         if m == 0:
             return np.empty((0, ROW_WIDTH))
+        k = self.k
         brk = s[:, 13] > 0
-        seg_start = np.maximum.accumulate(np.where(brk, np.arange(m), 0))
-        pos = np.arange(m) - seg_start
-        starts = np.flatnonzero((pos % self.k == 0) | brk)
-        if starts.size == 0 or starts[0] != 0:
-            starts = np.concatenate([[0], starts])
-        ends = np.append(starts[1:], m)
-        full = (ends - starts == self.k) | (ends < m) | final
-        n_rows = int(np.count_nonzero(full))  # only the last row can be partial
+        if not brk[1:].any():  # the usual case: rows of k from the first sample
+            starts = np.arange(0, m, k)
+            n_rows = m // k if not final else starts.size
+            last = starts[n_rows - 1] + k if n_rows else 0
+            ends_last = min(last, m)
+        else:
+            seg_start = np.maximum.accumulate(np.where(brk, np.arange(m), 0))
+            pos = np.arange(m) - seg_start
+            starts = np.flatnonzero((pos % k == 0) | brk)
+            if starts[0] != 0:
+                starts = np.concatenate([[0], starts])
+            ends = np.append(starts[1:], m)
+            full = (ends - starts == k) | (ends < m) | final
+            n_rows = int(np.count_nonzero(full))  # only the last row can be partial
+            ends_last = int(ends[n_rows - 1]) if n_rows else 0
         self._pending = s[starts[n_rows] :] if n_rows < starts.size else s[m:]
         if n_rows == 0:
             return np.empty((0, ROW_WIDTH))
-        starts, counts = starts[:n_rows], (ends - starts)[:n_rows]
-        means = np.add.reduceat(s[: ends[n_rows - 1], :13], starts, axis=0) / counts[:, None]
+        starts = starts[:n_rows]
+        counts = np.empty(n_rows)
+        counts[:-1] = starts[1:] - starts[:-1]
+        counts[-1] = ends_last - starts[-1]
+        means = np.add.reduceat(s[:ends_last, :13], starts, axis=0) / counts[:, None]
         out = np.empty((n_rows, ROW_WIDTH))
-        out[:, ROW_T] = means[:, 0]
-        out[:, ROW_ACC] = means[:, 1:4]
-        out[:, ROW_GYR] = means[:, 4:7]
-        out[:, ROW_SEG] = self.segment + np.cumsum(brk[starts])
+        out[:, 0:7] = means[:, 0:7]
+        out[:, ROW_SEG] = np.cumsum(brk[starts])
+        out[:, ROW_SEG] += self.segment
         self.segment = float(out[-1, ROW_SEG])
         r = self._attitude(means[:, 7:10], means[:, 10:13])
         out[:, ROW_R] = r.reshape(-1, 9)
@@ -241,21 +271,80 @@ class Strapdown:
     def _attitude(self, theta: FloatArray, c: FloatArray) -> FloatArray:
         """Attitude of each row: block-start attitude times the rotation since then."""
         n = theta.shape[0]
-        theta0 = np.empty((n, 3))
-        c0 = np.empty((n, 3))
-        r0 = np.empty((n, 3, 3))
+        first = (-self.rows_out) % self.block
+        # per block: Theta_0 (3), C_0 (3), R_0 (9); composed in plain floats
+        blocks = [(*self._theta0, *self._c0, *self._r0)]
+        lengths = []
         prev = 0
-        for s in range((-self.rows_out) % self.block, n, self.block):  # once per block
-            theta0[prev:s], c0[prev:s], r0[prev:s] = self._theta0, self._c0, self._r0
-            d = theta[s] - self._theta0
-            rel = d + (c[s] - self._c0) - 0.5 * rows_cross(self._theta0, d)
-            r = self._r0 @ rotation_matrix(rel)
-            self._r0 = 1.5 * r - 0.5 * r @ r.T @ r  # stays orthonormal over hours
-            self._theta0, self._c0 = theta[s].copy(), c[s].copy()
-            prev = s
-        theta0[prev:], c0[prev:], r0[prev:] = self._theta0, self._c0, self._r0
+        if first < n:
+            th = theta[first :: self.block].tolist()
+            cc = c[first :: self.block].tolist()
+            t0, c0, r0 = self._theta0, self._c0, self._r0
+            for s, ts, cs in zip(range(first, n, self.block), th, cc, strict=True):
+                r0 = _compose(t0, c0, r0, ts, cs)
+                t0, c0 = ts, cs
+                lengths.append(s - prev)
+                blocks.append((*t0, *c0, *r0))
+                prev = s
+            self._theta0, self._c0, self._r0 = t0, c0, r0
+        lengths.append(n - prev)
+        per_row = np.repeat(np.array(blocks), lengths, axis=0)
         self.rows_out += n
-        return np.asarray(r0 @ rotation_matrices(_bortz(theta, c, theta0, c0)))
+        rel = _bortz(theta, c, per_row[:, 0:3], per_row[:, 3:6])
+        return np.asarray(per_row[:, 6:15].reshape(n, 3, 3) @ rotation_matrices(rel))
+
+
+def _compose(
+    t0: list[float], c0: list[float], r0: list[float], ts: list[float], cs: list[float]
+) -> list[float]:
+    """The next block-start attitude ``R_0 Rot(rel)``, re-orthonormalised, as 9 floats:
+    ``rel = d + dC - ½ Theta_0 x d`` with ``d = Theta_s - Theta_0``."""
+    d0, d1, d2 = ts[0] - t0[0], ts[1] - t0[1], ts[2] - t0[2]
+    x = d0 + (cs[0] - c0[0]) - 0.5 * (t0[1] * d2 - t0[2] * d1)
+    y = d1 + (cs[1] - c0[1]) - 0.5 * (t0[2] * d0 - t0[0] * d2)
+    z = d2 + (cs[2] - c0[2]) - 0.5 * (t0[0] * d1 - t0[1] * d0)
+    a2 = x * x + y * y + z * z
+    if a2 < 1e-12:
+        s1, s2 = 1.0 - a2 / 6.0, 0.5 - a2 / 24.0
+    else:
+        a = math.sqrt(a2)
+        s1, s2 = math.sin(a) / a, (1.0 - math.cos(a)) / a2
+    c = 1.0 - s2 * a2
+    m = (
+        c + s2 * x * x, s2 * x * y - s1 * z, s2 * x * z + s1 * y,
+        s2 * x * y + s1 * z, c + s2 * y * y, s2 * y * z - s1 * x,
+        s2 * x * z - s1 * y, s2 * y * z + s1 * x, c + s2 * z * z,
+    )  # fmt: skip
+    a0, a1, a2, b0, b1, b2, e0, e1, e2 = r0
+    m0, m1, m2, m3, m4, m5, m6, m7, m8 = m
+    r = (
+        a0 * m0 + a1 * m3 + a2 * m6, a0 * m1 + a1 * m4 + a2 * m7, a0 * m2 + a1 * m5 + a2 * m8,
+        b0 * m0 + b1 * m3 + b2 * m6, b0 * m1 + b1 * m4 + b2 * m7, b0 * m2 + b1 * m5 + b2 * m8,
+        e0 * m0 + e1 * m3 + e2 * m6, e0 * m1 + e1 * m4 + e2 * m7, e0 * m2 + e1 * m5 + e2 * m8,
+    )  # fmt: skip
+    a0, a1, a2, b0, b1, b2, e0, e1, e2 = r
+    # 1.5 r - 0.5 (r rᵀ) r: stays orthonormal over hours
+    gaa, gbb, gee = (
+        a0 * a0 + a1 * a1 + a2 * a2,
+        b0 * b0 + b1 * b1 + b2 * b2,
+        e0 * e0 + e1 * e1 + e2 * e2,
+    )
+    gab, gae, gbe = (
+        a0 * b0 + a1 * b1 + a2 * b2,
+        a0 * e0 + a1 * e1 + a2 * e2,
+        b0 * e0 + b1 * e1 + b2 * e2,
+    )
+    return [
+        1.5 * a0 - 0.5 * (gaa * a0 + gab * b0 + gae * e0),
+        1.5 * a1 - 0.5 * (gaa * a1 + gab * b1 + gae * e1),
+        1.5 * a2 - 0.5 * (gaa * a2 + gab * b2 + gae * e2),
+        1.5 * b0 - 0.5 * (gab * a0 + gbb * b0 + gbe * e0),
+        1.5 * b1 - 0.5 * (gab * a1 + gbb * b1 + gbe * e1),
+        1.5 * b2 - 0.5 * (gab * a2 + gbb * b2 + gbe * e2),
+        1.5 * e0 - 0.5 * (gae * a0 + gbe * b0 + gee * e0),
+        1.5 * e1 - 0.5 * (gae * a1 + gbe * b1 + gee * e1),
+        1.5 * e2 - 0.5 * (gae * a2 + gbe * b2 + gee * e2),
+    ]
 
 
 def _bortz(theta: FloatArray, c: FloatArray, theta0: FloatArray, c0: FloatArray) -> FloatArray:

@@ -59,7 +59,7 @@ from pipeline.stages.orientation import (
     vunit,
 )
 from pipeline.stages.stance import Stance
-from pipeline.stages.streaming import FloatArray, make_buffer, row_norm
+from pipeline.stages.streaming import FloatArray, make_buffer
 from sensors.model import GRAVITY_MPS2, Chunk
 
 G = GRAVITY_MPS2
@@ -205,38 +205,55 @@ class PelvisTracker:
         if not n:
             return
         c = self.config
-        still = (row_norm(rows[:, ROW_GYR]) < c.still_gyr_dps) & (
-            np.abs(row_norm(rows[:, ROW_ACC]) - G) < c.still_acc_mps2
-        )
+        # |acc| and |gyro| of every row in one pass (the same sums as row_norm)
+        sq = rows[:, 1:7] * rows[:, 1:7]
+        norms = sq[:, 0::3] + sq[:, 1::3]
+        norms += sq[:, 2::3]
+        np.sqrt(norms, out=norms)
+        norms[:, 0] -= G
+        np.abs(norms[:, 0], out=norms[:, 0])
+        still = (norms[:, 1] < c.still_gyr_dps) & (norms[:, 0] < c.still_acc_mps2)
         # Standing and moving rows never share a segment, so no stride window averages
         # across the start or the end of running (the mean force there is not gravity).
         raw = rows[:, ROW_SEG]
         prev = raw[0] if self._raw_seg is None else self._raw_seg
-        new = np.flatnonzero(np.diff(raw, prepend=prev) != 0)
-        if new.size:
-            self._gap_starts.append(float(rows[new[-1], ROW_T]))
-        self._raw_seg = float(raw[-1])
-        flips = np.cumsum(still != np.concatenate([[self._was_still], still[:-1]]))
+        last = raw[-1]
+        if prev != last:  # segment numbers only grow
+            new = np.flatnonzero(raw != np.concatenate(([prev], raw[:-1])))
+            if new.size:
+                self._gap_starts.append(float(rows[new[-1], ROW_T]))
+        self._raw_seg = float(last)
+        changed = np.empty(n, dtype=np.int64)
+        changed[0] = still[0] != self._was_still
+        np.not_equal(still[1:], still[:-1], out=changed[1:])
+        flips = np.cumsum(changed)
         rows[:, ROW_SEG] += self._flips + flips
         self._flips += int(flips[-1])
         self._was_still = bool(still[-1])
         # running sums, sequential (cumsum) so every row is the same however it is cut
-        inc = np.empty((n + 1, 15))
-        inc[0] = self._sums
-        inc[1:, 0:3] = rows[:, ROW_FW]
-        inc[1:, 6:15] = rows[:, ROW_R]
-        inc[:, 0:3] = np.cumsum(inc[:, 0:3], axis=0)
-        inc[1:, 3:6] = inc[1:, 0:3]
-        inc[:, 3:15] = np.cumsum(inc[:, 3:15], axis=0)
-        self._sums = inc[-1].copy()
-        self.buf.append(rows[:, ROW_T], np.column_stack([rows, inc[1:]]))
+        out = np.empty((n, _WIDTH))
+        out[:, :ROW_WIDTH] = rows
+        out[:, _S1] = rows[:, ROW_FW]
+        out[0, _S1] += self._sums[0:3]
+        np.cumsum(out[:, _S1], axis=0, out=out[:, _S1])
+        out[:, _S2] = out[:, _S1]
+        out[:, _SR] = rows[:, ROW_R]
+        tail = out[:, ROW_WIDTH + 3 :]
+        tail[0] += self._sums[3:]
+        np.cumsum(tail, axis=0, out=tail)
+        self._sums = out[-1, ROW_WIDTH:].copy()
+        self.buf.append(rows[:, ROW_T], out)
         self._track_still(rows[:, ROW_T], still)
 
     def _track_still(self, t: FloatArray, still: BoolArray) -> None:
         """Runs of still rows (no gap over 0.5 s inside) become standing periods."""
         prev = self._last_t if self._last_t is not None else float(t[0])
-        gap = np.diff(t, prepend=prev) > 0.5
         self._last_t = float(t[-1])
+        if self._still_start is None and not still.any():
+            return  # nothing still: no run starts or goes on here
+        gap = np.empty(t.shape[0], dtype=bool)
+        gap[0] = t[0] - prev > 0.5
+        np.greater(t[1:] - t[:-1], 0.5, out=gap[1:])
         k, n = 0, t.shape[0]
         while k < n:
             if self._still_start is None:

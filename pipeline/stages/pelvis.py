@@ -385,13 +385,17 @@ class PelvisTracker:
         up = up_win = vunit(g)  # gravity direction in W at the window's centre t_win
         ia, ib = (int(i) for i in t.searchsorted((ta, ta + span)))
         ia, ib = min(max(ia, 1), n - 1), min(max(ib, 1), n - 1)
-        if abs(self._turn_rate(x[(ia, ib), ROW_R].tolist(), up, span)) > self._max_turn:
+        # the rows needed below, in one look-up: around both ends of the window (heading
+        # trend), mid-stance (reference) and around initial contact
+        picked = x[(ia - 1, ia, ib - 1, ib, ref, lo - 1, lo), :ROW_WIDTH].tolist()
+        rows_r = [row[ROW_R] for row in picked]
+        if abs(self._turn_rate([rows_r[1], rows_r[3]], up, span)) > self._max_turn:
             # In a bend the mean force includes the centripetal acceleration: 'up' is
             # the apparent vertical, which a runner leans to only once the bend is
             # steady. Such stances are left out before they can bend any running average.
             return "sharp turn"
-        r_ref, r_a, r_b = x[(ref, lo - 1, lo), ROW_R].tolist()
-        t_ref = float(t[ref])
+        r_ref, r_a, r_b = rows_r[4:]
+        t_ref = picked[4][ROW_T]
         standing = self._standing_before(ic)
         if standing is not None and standing.t_end_s > st.standing_seen:
             st.bias = standing.gyr_rad_s
@@ -410,7 +414,7 @@ class PelvisTracker:
         cue = mat_tvec(r_ref, vreject((f0, f1, f2), up))
         st.forward_sum = vadd(cue, st.forward_sum, c.forward_decay)
         # 'up' in the sensor frame at initial contact, between the rows around it
-        frac = (ic - float(t[lo - 1])) / float(t[lo] - t[lo - 1])
+        frac = (ic - picked[5][ROW_T]) / (picked[6][ROW_T] - picked[5][ROW_T])
         r_ic = [p + frac * (q - p) for p, q in zip(r_a, r_b, strict=True)]
         up_ic = mat_tvec(r_ic, vadd(up, drift_up, ic - t_ref))
         up_n = self._neutral(standing, up_ic, mat_tvec(r_mean, up_win))
@@ -424,19 +428,17 @@ class PelvisTracker:
         # its trend (the vertical gyro bias, turning); rotation is measured against it.
         e1 = vunit(vreject(mat_vec(r_ref, left), up))  # the left axis at t_ref, level
         e2 = vcross(up, e1)
-        pairs = ((up, left), (drift_up, left), (e1, left), (e2, left), (up, fwd), (drift_up, fwd))
-        k = np.array([[v[i] * a[j] for v, a in pairs] for i in range(3) for j in range(3)])
-        # (9, 6): v_i a_j. The heading trend from four rows, in plain floats.
-        hr = x[(ia - 1, ia, ib - 1, ib), ROW_R].tolist()
-        k2, k3 = k[:, 2].tolist(), k[:, 3].tolist()
-        h = [
-            math.atan2(
-                sum([p * q for p, q in zip(r, k3, strict=True)]),
-                sum([p * q for p, q in zip(r, k2, strict=True)]),
-            )
-            for r in hr
-        ]
-        tt = t[(ia - 1, ia, ib - 1, ib),].tolist()
+        # (9, 6): v_i a_j (the tilt's forward axis negated: its sign is folded in here)
+        back = vscale(fwd, -1.0)
+        vs = np.array((up, drift_up, e1, e2, up, drift_up))
+        axes = np.array((left, left, left, left, back, back))
+        k = (vs[:, :, None] * axes[:, None, :]).reshape(6, 9).T
+        # The heading trend from four rows, in plain floats: atan2(e2·R left, e1·R left)
+        h = []
+        for r in rows_r[:4]:
+            rl = mat_vec(r, left)
+            h.append(math.atan2(vdot(e2, rl), vdot(e1, rl)))
+        tt = [row[ROW_T] for row in picked[:4]]
         h_a = h[0] + (ta - tt[0]) / (tt[1] - tt[0]) * (h[1] - h[0])
         h_b = h[2] + (ta + span - tt[2]) / (tt[3] - tt[2]) * (h[3] - h[2])
         q = (x[lo - 2 : hi + 2, ROW_R] @ k).T  # (6, m)
@@ -448,9 +450,14 @@ class PelvisTracker:
         sin_obl += q[0]
         np.multiply(q[5], ds, out=sin_tilt)
         sin_tilt += q[4]
-        sin_tilt /= -np.sqrt(1.0 - sin_obl * sin_obl)
-        np.clip(raw[:2], -1.0, 1.0, out=raw[:2])
-        np.arcsin(raw[:2], out=raw[:2])
+        cos_obl = sin_obl * sin_obl
+        np.subtract(1.0, cos_obl, out=cos_obl)
+        np.sqrt(cos_obl, out=cos_obl)
+        sin_tilt /= cos_obl
+        both = raw[:2]
+        np.maximum(both, -1.0, out=both)
+        np.minimum(both, 1.0, out=both)
+        np.arcsin(both, out=both)
         # heading relative to this stance's own left axis: far from ±180°, no unwrapping
         np.arctan2(q[3], q[2], out=raw[2])
         raw[2] -= (h_b - h_a) / span * ds

@@ -363,10 +363,25 @@ def triangle_sum(s2: FloatArray, m: int, half: float) -> Vec:
     """
     h0 = int(half)
     h1 = h0 + 1
-    w0, w1 = (h1 - half) / h0, (half - h0) / h1
     a, b, c, d, e = s2[(m + h0 - 1, m - h0 - 1, m + h1 - 1, m - h1 - 1, m - 1), :].tolist()
-    g = vscale(e, -2.0 * (w0 + w1))
-    return vadd(vadd(vadd(vadd(g, a, w0), b, w0), c, w1), d, w1)
+    return triangle_rows(a, b, c, e, d, half)
+
+
+def triangle_rows(
+    a: list[float], b: list[float], c: list[float], e: list[float], d: list[float], half: float
+) -> Vec:
+    """:func:`triangle_sum` from the rows of S2 it needs: ``m + h0 - 1``, ``m - h0 - 1``,
+    ``m + h0``, ``m - 1`` and ``m - h0 - 2`` (``h0 = int(half)``), in that order."""
+    h0 = int(half)
+    h1 = h0 + 1
+    w0, w1 = (h1 - half) / h0, (half - h0) / h1
+    s = -2.0 * (w0 + w1)
+    g0, g1, g2 = e[0] * s, e[1] * s, e[2] * s
+    return (
+        (((g0 + w0 * a[0]) + w0 * b[0]) + w1 * c[0]) + w1 * d[0],
+        (((g1 + w0 * a[1]) + w0 * b[1]) + w1 * c[1]) + w1 * d[1],
+        (((g2 + w0 * a[2]) + w0 * b[2]) + w1 * c[2]) + w1 * d[2],
+    )
 
 
 def extremes(t: list[float], y: FloatArray, t0: float, t1: float) -> list[tuple[float, float]]:

@@ -50,7 +50,7 @@ from pipeline.stages.orientation import (
     mat_tvec,
     mat_vec,
     trapezoid_mean,
-    triangle_sum,
+    triangle_rows,
     vadd,
     vcross,
     vdot,
@@ -369,10 +369,9 @@ class PelvisTracker:
         lo = int(t.searchsorted(ic, side="right"))  # t[lo - 1] <= ic < t[lo]
         hi, ref = (int(i) for i in t.searchsorted((to, mid)))  # t[hi - 1] < to <= t[hi]
         ref = min(ref, n - 1)
-        seg = x[:, ROW_SEG]
         if lo < 2 or hi + 1 >= n:
             return "stance at the edge of the data"
-        if seg[lo - 2] != seg[hi + 1]:
+        if x[lo - 2, ROW_SEG] != x[hi + 1, ROW_SEG]:
             return "data gap in the stance"  # its attitude cannot be followed
         if hi - lo < 2:
             return "stance shorter than three rows"
@@ -404,7 +403,7 @@ class PelvisTracker:
         # a stride before mid-stance: carry 'up' over by the drift of W (the gyro bias
         # known so far) from t_win to t_ref.
         up = vunit(vadd(up, vcross(mat_vec(r_ref, st.bias), up), t_ref - t_win))
-        self._update_bias(t_ref, float(seg[ref]), up, r_ref)
+        self._update_bias(t_ref, picked[4][ROW_SEG], up, r_ref)
         # W turns at drift = R bias relative to the world: within the stance 'up' in W
         # moves by drift x up x (t - t_ref) (first order; < 0.01° at 1°/s)
         drift_up = vcross(mat_vec(r_ref, st.bias), up)
@@ -499,15 +498,20 @@ class PelvisTracker:
         so an error in the stride length costs nothing there).
         """
         n = t.shape[0]
-        seg = x[:, ROW_SEG]
         half = stride * self.row_rate_hz  # rows
         h0 = int(half)
-        if m - h0 - 2 >= 0 and m + h0 + 1 < n and seg[m - h0 - 2] == seg[m + h0 + 1]:
-            g = triangle_sum(x[:, _S2], m, half)
-            ra, rb = x[(m + h0, m - h0 - 1), _SR].tolist()
-            r_mean = [(p - q) / (2 * h0 + 1) for p, q in zip(ra, rb, strict=True)]
-            tm = float(t[m])
-            return g, r_mean, tm - stride, 2.0 * stride, tm
+        if m - h0 - 2 >= 0 and m + h0 + 1 < n:
+            # every row the triangle needs, in one look-up: its ends (segment check),
+            # the twice-summed force (triangle_sum's rows) and the attitude sums
+            rows = x[[m - h0 - 2, m + h0 + 1, m + h0 - 1, m - h0 - 1, m + h0, m - 1, m]].tolist()
+            if rows[0][ROW_SEG] == rows[1][ROW_SEG]:
+                s2 = [r[_S2] for r in rows]
+                g = triangle_rows(s2[2], s2[3], s2[4], s2[5], s2[0], half)
+                ra, rb = rows[4][_SR], rows[3][_SR]
+                r_mean = [(p - q) / (2 * h0 + 1) for p, q in zip(ra, rb, strict=True)]
+                tm = rows[6][ROW_T]
+                return g, r_mean, tm - stride, 2.0 * stride, tm
+        seg = x[:, ROW_SEG]
         # one stride inside the gap-free stretch that holds the stance
         a = int(seg.searchsorted(seg[lo], side="left"))
         b = int(seg.searchsorted(seg[lo], side="right"))

@@ -158,6 +158,7 @@ class PelvisTracker:
         # adding back that share of the second difference restores it (exact for a
         # parabola; without it a 7° drop reads 0.06° low at 200 Hz).
         self._sharpen = (k * k - 1) / (24.0 * k * k)
+        self._sharpen_mats: dict[int, FloatArray] = {}
         self._max_turn = math.radians(c.max_turn_dps)
         self.buf = make_buffer(c.history_s, self.row_rate_hz, _WIDTH)
         self._strapdown = Strapdown(k, max(1, round(c.block_s * self.row_rate_hz)), c.max_bridge_s)
@@ -460,9 +461,7 @@ class PelvisTracker:
         # heading relative to this stance's own left axis: far from ±180°, no unwrapping
         np.arctan2(q[3], q[2], out=raw[2])
         raw[2] -= (h_b - h_a) / span * ds
-        np.degrees(raw, out=raw)
-        mid_rows = raw[:, 1:-1]
-        angles = mid_rows - self._sharpen * (raw[:, 2:] - 2.0 * mid_rows + raw[:, :-2])
+        angles = raw @ self._sharpen_matrix(raw.shape[1])  # degrees, rows sharpened
         t_rows = ts[1:-1].tolist()
         (obl_hi, obl_lo), (tilt_hi, tilt_lo), (rot_hi, rot_lo) = extremes(t_rows, angles, ic, to)
         self.last_traces = (ts[1:-1], angles[0], angles[1], angles[2])
@@ -473,6 +472,21 @@ class PelvisTracker:
             trapezoid_mean(t_rows, angles[1].tolist(), ic, to),
             rot_hi - rot_lo,
         )
+
+    def _sharpen_matrix(self, m: int) -> FloatArray:
+        """(m, m - 2): radians of m rows to degrees of the inner m - 2, sharpened
+        (``y - sharpen (y[+1] - 2 y + y[-1])``), one matrix product per stance."""
+        mat = self._sharpen_mats.get(m)
+        if mat is None:
+            s = self._sharpen
+            mat = np.zeros((m, m - 2))
+            j = np.arange(m - 2)
+            mat[j + 1, j] = 1.0 + 2.0 * s
+            mat[j, j] = mat[j + 2, j] = -s
+            mat *= 180.0 / math.pi
+            if len(self._sharpen_mats) < 256:
+                self._sharpen_mats[m] = mat
+        return mat
 
     def _window(
         self,

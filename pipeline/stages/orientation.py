@@ -204,12 +204,12 @@ class Strapdown:
         theta = np.empty((n + 1, 3))
         theta[0] = self._theta
         theta[1:] = inc
-        np.cumsum(theta, axis=0, out=theta)
+        np.add.accumulate(theta, axis=0, out=theta)
         c = np.empty((n + 1, 3))
         c[0] = self._c
         c[1:] = rows_cross(theta[:-1], inc)  # C_k = C_{k-1} + ½ Theta_{k-1} x dTheta_k
         c[1:] *= 0.5
-        np.cumsum(c, axis=0, out=c)
+        np.add.accumulate(c, axis=0, out=c)
         self._t, self._w = float(t_s[-1]), w[-1].copy()
         self._theta, self._c = theta[-1].copy(), c[-1].copy()
         p = self._pending.shape[0]

@@ -188,9 +188,9 @@ class PelvisTracker:
     def push(self, chunk: Chunk) -> None:
         if chunk.gyr_dps is None or len(chunk) == 0:
             return
-        for piece in chunk.split(self._piece):
-            assert piece.gyr_dps is not None
-            self._append(self._strapdown.push(piece.t_s, piece.acc_mps2, piece.gyr_dps))
+        t, acc, gyr, p = chunk.t_s, chunk.acc_mps2, chunk.gyr_dps, self._piece
+        for i in range(0, t.shape[0], p):  # pieces of at most p samples (views)
+            self._append(self._strapdown.push(t[i : i + p], acc[i : i + p], gyr[i : i + p]))
         last = float(chunk.t_s[-1])
         self.complete_until_s = last - self.config.lookahead_s
         if self._gap_starts and last < self._gap_starts[-1] + self.config.resume_s:
@@ -227,7 +227,7 @@ class PelvisTracker:
         changed = np.empty(n, dtype=np.int64)
         changed[0] = still[0] != self._was_still
         np.not_equal(still[1:], still[:-1], out=changed[1:])
-        flips = np.cumsum(changed)
+        flips = np.add.accumulate(changed)
         rows[:, ROW_SEG] += self._flips + flips
         self._flips += int(flips[-1])
         self._was_still = bool(still[-1])
@@ -236,12 +236,12 @@ class PelvisTracker:
         out[:, :ROW_WIDTH] = rows
         out[:, _S1] = rows[:, ROW_FW]
         out[0, _S1] += self._sums[0:3]
-        np.cumsum(out[:, _S1], axis=0, out=out[:, _S1])
+        np.add.accumulate(out[:, _S1], axis=0, out=out[:, _S1])
         out[:, _S2] = out[:, _S1]
         out[:, _SR] = rows[:, ROW_R]
         tail = out[:, ROW_WIDTH + 3 :]
         tail[0] += self._sums[3:]
-        np.cumsum(tail, axis=0, out=tail)
+        np.add.accumulate(tail, axis=0, out=tail)
         self._sums = out[-1, ROW_WIDTH:].copy()
         self.buf.append(rows[:, ROW_T], out)
         self._track_still(rows[:, ROW_T], still)

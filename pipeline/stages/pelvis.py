@@ -527,8 +527,9 @@ class PelvisTracker:
                 return g, r_mean, tm - stride, 2.0 * stride, tm
         seg = x[:, ROW_SEG]
         # one stride inside the gap-free stretch that holds the stance
-        a = int(seg.searchsorted(seg[lo], side="left"))
-        b = int(seg.searchsorted(seg[lo], side="right"))
+        here = x[lo, ROW_SEG]
+        a = int(seg.searchsorted(here, side="left"))
+        b = int(seg.searchsorted(here, side="right"))
         g0, g1 = float(t[a]), float(t[b - 1])
         if g1 - g0 < stride:
             return "less than a stride without a gap around the stance"
@@ -543,8 +544,7 @@ class PelvisTracker:
             start = min(max(mid - 0.5 * stride, g0), g1 - stride)
         i, j = (int(k) for k in t.searchsorted((start, start + stride)))
         i = max(i, 1)
-        fa, fb = x[(j - 1, i - 1), _S1].tolist()
-        ra, rb = x[(j - 1, i - 1), _SR].tolist()
+        (fa, ra), (fb, rb) = ((r[0:3], r[6:15]) for r in x[[j - 1, i - 1], _S1.start :].tolist())
         r_mean = [(p - q) / (j - i) for p, q in zip(ra, rb, strict=True)]
         return vadd(fa, fb, -1.0), r_mean, start, stride, start + 0.5 * stride
 

@@ -396,16 +396,12 @@ def extremes(t: list[float], y: FloatArray, t0: float, t1: float) -> list[tuple[
     f0 = (t0 - t[0]) / (t[1] - t[0])
     f1 = (t1 - t[-2]) / (t[-1] - t[-2])
     rows = y.tolist()
+    # the first maximum and minimum of the inner rows (NaN first, as numpy does)
+    inner = y[:, 1:-1]
+    his = (inner.argmax(axis=1) + 1).tolist()
+    los = (inner.argmin(axis=1) + 1).tolist()
     out = []
-    for j, row in enumerate(rows):
-        inner = row[1:-1]
-        total = sum(inner)
-        if total - total == 0.0:  # all finite: the first maximum and minimum, as argmax
-            hi_pick = inner.index(max(inner)) + 1
-            lo_pick = inner.index(min(inner)) + 1
-        else:  # a NaN or an infinity: numpy's argmax/argmin conventions
-            hi_pick = int(y[j, 1:-1].argmax()) + 1
-            lo_pick = int(y[j, 1:-1].argmin()) + 1
+    for row, hi_pick, lo_pick in zip(rows, his, los, strict=True):
         ends = (row[0] + f0 * (row[1] - row[0]), row[-2] + f1 * (row[-1] - row[-2]))
         best = []
         for sign, i in ((1.0, hi_pick), (-1.0, lo_pick)):

@@ -1,6 +1,4 @@
-"""Pipeline throughput on a long three-sensor run, and where the time goes.
-
-    python -m bench.bench_gait [--minutes 60] [--fs-hz 200] [--cache /tmp/hipstride-gait]
+"""Shared pieces of the throughput benchmark (``python -m bench.bench_pipeline``).
 
 The run (pelvis + both shoes, random mounting, 1 % bursty loss) is simulated once and
 cached; the chunks (about one second per sensor, interleaved by time, as a replay
@@ -11,7 +9,6 @@ rest) in a second, instrumented pass, so the total there is a little higher.
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -99,31 +96,3 @@ def breakdown(chunks: list[Chunk], placements: tuple[str, ...]) -> dict[str, flo
     enrich = sum(v for k, v in acc.items() if k.endswith(".enrich"))
     acc["fusion + records"] = acc.pop("fusion + enrich + records") - enrich
     return dict(acc)
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--minutes", type=float, default=60.0)
-    parser.add_argument("--fs-hz", type=float, default=200.0)
-    parser.add_argument("--cache", type=Path, default=Path("/tmp/hipstride-gait"))
-    args = parser.parse_args()
-    chunks, placements = load_chunks(args.minutes, args.fs_hz, args.cache)
-    data_s = args.minutes * 60.0
-    best = float("inf")
-    steps = 0
-    for _ in range(2):
-        t0 = time.perf_counter()
-        out = run_all(Pipeline(placements), chunks)
-        best = min(best, time.perf_counter() - t0)
-        steps = sum(1 for r in out if r.kind == "step")
-    print(
-        f"{args.minutes:g} min, 3 sensors at {args.fs_hz:g} Hz, {len(chunks)} chunks: "
-        f"{best:.2f} s, {data_s / best:.0f}x real time, {steps} steps"
-    )
-    for k, v in sorted(breakdown(chunks, placements).items(), key=lambda kv: -kv[1]):
-        print(f"  {k:32s} {v:7.2f} s  ({data_s / v:8.0f}x)" if v > 0 else f"  {k}: 0")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

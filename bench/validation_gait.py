@@ -396,7 +396,7 @@ def throughput_section(quick: bool) -> str:
     lines = [
         "## Throughput",
         "",
-        f"`python -m bench.bench_gait --minutes {minutes:g}`: pelvis + both shoes at 200 Hz,"
+        f"`python -m bench.bench_pipeline --minutes {minutes:g}`: pelvis + both shoes at 200 Hz,"
         f" 1 % bursty loss, chunks of ~1 s in memory, one core: {best:.2f} s for"
         f" {minutes:g} min, **{data_s / best:.0f}x real time**. Where the time goes"
         " (instrumented run):",
